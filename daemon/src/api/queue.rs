@@ -1,0 +1,59 @@
+//! The queue: status, pause and resume (persisted, so a pause survives restarts).
+
+use axum::Json;
+use axum::extract::State;
+use comfydash_wire::{QueueHealth, QueueState};
+
+use super::{AdminKey, AnyKey, ApiError, AppState, Authed};
+use crate::config::QueueConfig;
+
+/// Queue health from the pending count.
+pub fn queue_health(pending: u64, cfg: &QueueConfig) -> QueueHealth {
+    if pending >= cfg.high_at {
+        QueueHealth::High
+    } else if pending >= cfg.moderate_at {
+        QueueHealth::Moderate
+    } else {
+        QueueHealth::Good
+    }
+}
+
+fn state_of(state: &AppState) -> QueueState {
+    let snap = state.store.snapshot();
+    let (pending, processing) = (snap.get("pending"), snap.get("processing"));
+    QueueState {
+        paused: snap.paused,
+        pending,
+        processing,
+        size: pending + processing,
+        health: queue_health(pending, &state.config.queue),
+        max_pending: state.config.queue.max_pending,
+    }
+}
+
+/// `GET /api/queue`.
+pub async fn status(_: Authed<AnyKey>, State(state): State<AppState>) -> Json<QueueState> {
+    Json(state_of(&state))
+}
+
+/// `POST /api/queue/pause`.
+pub async fn pause(
+    Authed(caller, _): Authed<AdminKey>,
+    State(state): State<AppState>,
+) -> Result<Json<QueueState>, ApiError> {
+    if state.store.set_paused(true).await? {
+        tracing::info!(actor = %caller.name, "queue paused");
+    }
+    Ok(Json(state_of(&state)))
+}
+
+/// `POST /api/queue/resume`.
+pub async fn resume(
+    Authed(caller, _): Authed<AdminKey>,
+    State(state): State<AppState>,
+) -> Result<Json<QueueState>, ApiError> {
+    if state.store.set_paused(false).await? {
+        tracing::info!(actor = %caller.name, "queue resumed");
+    }
+    Ok(Json(state_of(&state)))
+}

@@ -1,0 +1,181 @@
+//! The comfydash daemon: HTTP API, durable SQLite job queue, ComfyUI probing and pruning.
+//!
+//! [`start`] takes an already-bound listener, so tests bind port 0 and the binary binds the
+//! configured address; everything else is built from the [`config::Config`].
+
+pub mod api;
+pub mod auth;
+pub mod config;
+pub mod outbound;
+pub mod pruner;
+pub mod servers;
+pub mod store;
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use tokio::net::TcpListener;
+use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
+
+use crate::api::AppState;
+use crate::auth::{Keys, Role};
+use crate::config::{Config, KeyConfig};
+use crate::servers::Servers;
+use crate::store::{Store, StoreOptions};
+
+/// Why the daemon could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    /// The store could not be opened.
+    #[error(transparent)]
+    Store(#[from] store::StoreError),
+    /// The admin key file could not be written.
+    #[error("cannot create admin key at {path}: {source}")]
+    AdminKey {
+        /// Path.
+        path: std::path::PathBuf,
+        /// Cause.
+        source: std::io::Error,
+    },
+    /// The outbound allow list is invalid.
+    #[error(transparent)]
+    Outbound(#[from] outbound::OutboundError),
+    /// The listener has no address.
+    #[error("listener: {0}")]
+    Listener(std::io::Error),
+}
+
+/// A running daemon.
+pub struct Daemon {
+    /// Address it listens on.
+    pub addr: std::net::SocketAddr,
+    /// The admin key (configured or generated).
+    pub admin_key: String,
+    shutdown: CancellationToken,
+    task: JoinHandle<()>,
+}
+
+impl Daemon {
+    /// Asks the daemon to stop: no new connections, requests in flight finish.
+    pub fn shutdown(&self) {
+        self.shutdown.cancel();
+    }
+
+    /// A token that stops the daemon when cancelled.
+    pub fn shutdown_token(&self) -> CancellationToken {
+        self.shutdown.clone()
+    }
+
+    /// Waits until the daemon has stopped and its store is closed.
+    pub async fn wait(self) {
+        let _ = self.task.await;
+    }
+
+    /// Stops and waits.
+    pub async fn stop(self) {
+        self.shutdown();
+        self.wait().await;
+    }
+}
+
+/// Opens the store, starts the background loops and serves HTTP on `listener`.
+pub async fn start(mut config: Config, listener: TcpListener) -> Result<Daemon, StartError> {
+    let addr = listener.local_addr().map_err(StartError::Listener)?;
+    std::fs::create_dir_all(&config.data_dir).map_err(|source| StartError::AdminKey {
+        path: config.data_dir.clone(),
+        source,
+    })?;
+    let admin_key = match config.keys.iter().find(|k| k.role == Role::Admin) {
+        Some(k) => k.key.clone(),
+        None => {
+            let path = config.admin_key_path();
+            let (key, created) =
+                auth::load_or_create_admin_key(&path).map_err(|source| StartError::AdminKey {
+                    path: path.clone(),
+                    source,
+                })?;
+            if created {
+                tracing::info!(path = %path.display(), "generated an admin key");
+            } else {
+                tracing::info!(path = %path.display(), "using the admin key from the data dir");
+            }
+            config.keys.push(KeyConfig {
+                name: "admin".into(),
+                role: Role::Admin,
+                key: key.clone(),
+            });
+            key
+        }
+    };
+    let store = Store::open(
+        &config.db_path(),
+        StoreOptions {
+            synchronous: config.store.synchronous,
+            max_batch: config.store.max_batch,
+        },
+    )?;
+    let comfy_urls: Vec<String> = config.servers.iter().map(|s| s.url.clone()).collect();
+    let outbound = outbound::OutboundPolicy::new(&config.outbound.allow, &comfy_urls)?;
+    let shutdown = CancellationToken::new();
+    let servers = Servers::new(&config.servers);
+    servers.spawn_probers(config.probe.clone(), shutdown.clone());
+    pruner::spawn(
+        store.clone(),
+        config.retention.clone(),
+        config.data_dir.clone(),
+        shutdown.clone(),
+    );
+    spawn_write_check(store.clone(), config.probe.interval, shutdown.clone());
+    let state = AppState {
+        keys: Arc::new(Keys::new(&config.keys)),
+        config: Arc::new(config),
+        store: store.clone(),
+        servers,
+        outbound: Arc::new(outbound),
+        started: Instant::now(),
+    };
+    let grace = state.config.http.shutdown_grace;
+    let app = api::router(state);
+    let token = shutdown.clone();
+    let task = tokio::spawn(async move {
+        let graceful = token.clone();
+        let server = axum::serve(listener, app).with_graceful_shutdown(async move {
+            graceful.cancelled().await;
+        });
+        // Graceful shutdown waits for every connection; bound it so a stuck client cannot hold us.
+        let bounded = async {
+            token.cancelled().await;
+            tokio::time::sleep(grace).await;
+        };
+        tokio::select! {
+            r = server => if let Err(e) = r { tracing::error!(error = %e, "server error") },
+            _ = bounded => tracing::warn!("shutdown grace period over; closing remaining connections"),
+        }
+        let closing = store.clone();
+        let _ = tokio::task::spawn_blocking(move || closing.close()).await;
+        tracing::info!("daemon stopped");
+    });
+    tracing::info!(%addr, "comfydash daemon listening");
+    Ok(Daemon {
+        addr,
+        admin_key,
+        shutdown,
+        task,
+    })
+}
+
+/// Checks that the database still takes writes, so health notices a full or broken disk.
+fn spawn_write_check(store: Store, every: std::time::Duration, shutdown: CancellationToken) {
+    tokio::spawn(async move {
+        loop {
+            tokio::select! {
+                _ = shutdown.cancelled() => break,
+                _ = tokio::time::sleep(every) => {}
+            }
+            if !store.check_writable().await {
+                tracing::error!("database is not writable");
+            }
+        }
+    });
+}

@@ -1,0 +1,187 @@
+//! ComfyUI servers: their configuration and probed status.
+//!
+//! The prober loop, one task per server:
+//! - `GET /system_stats` every `probe.interval`, limited by `probe.timeout`;
+//! - marks a server up on success (with latency and VRAM), down after
+//!   `probe.failures_before_down` consecutive failures;
+//! - stops on shutdown.
+
+use std::sync::{Arc, RwLock};
+use std::time::{Duration, Instant};
+
+use comfydash_wire::{ServerHealth, ServerStatus};
+use serde::Deserialize;
+use tokio_util::sync::CancellationToken;
+
+use crate::config::{ProbeConfig, ServerConfig};
+
+/// What the daemon knows about one server.
+#[derive(Debug, Clone)]
+pub struct ServerState {
+    /// Configured name.
+    pub name: String,
+    /// Base URL (never shown in open endpoints).
+    pub url: String,
+    /// Current status.
+    pub status: ServerStatus,
+    /// Last successful probe's latency.
+    pub latency_ms: Option<u64>,
+    /// Failures since the last success.
+    pub consecutive_failures: u32,
+    /// Device name from `/system_stats`.
+    pub device: Option<String>,
+    /// VRAM in bytes (total, free).
+    pub vram: Option<(u64, u64)>,
+    /// ComfyUI version.
+    pub version: Option<String>,
+    /// Last successful probe.
+    pub last_ok: Option<Instant>,
+}
+
+/// The shared registry of servers.
+#[derive(Debug, Clone)]
+pub struct Servers {
+    inner: Arc<RwLock<Vec<ServerState>>>,
+}
+
+#[derive(Deserialize)]
+struct SystemStats {
+    #[serde(default)]
+    system: SystemInfo,
+    #[serde(default)]
+    devices: Vec<Device>,
+}
+
+#[derive(Deserialize, Default)]
+struct SystemInfo {
+    comfyui_version: Option<String>,
+}
+
+#[derive(Deserialize)]
+struct Device {
+    name: Option<String>,
+    vram_total: Option<u64>,
+    vram_free: Option<u64>,
+}
+
+impl Servers {
+    /// Servers from configuration, all `unknown` until probed.
+    pub fn new(config: &[ServerConfig]) -> Self {
+        let states = config
+            .iter()
+            .map(|s| ServerState {
+                name: s.name.clone(),
+                url: s.url.clone(),
+                status: ServerStatus::Unknown,
+                latency_ms: None,
+                consecutive_failures: 0,
+                device: None,
+                vram: None,
+                version: None,
+                last_ok: None,
+            })
+            .collect();
+        Servers {
+            inner: Arc::new(RwLock::new(states)),
+        }
+    }
+
+    /// A copy of every server's state.
+    pub fn all(&self) -> Vec<ServerState> {
+        self.inner.read().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+
+    /// Names and statuses for `/api/health`.
+    pub fn health(&self) -> Vec<ServerHealth> {
+        self.inner
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .iter()
+            .map(|s| ServerHealth {
+                name: s.name.clone(),
+                status: s.status,
+                latency_ms: s.latency_ms,
+            })
+            .collect()
+    }
+
+    fn update(&self, idx: usize, f: impl FnOnce(&mut ServerState)) {
+        if let Some(s) = self
+            .inner
+            .write()
+            .unwrap_or_else(|e| e.into_inner())
+            .get_mut(idx)
+        {
+            f(s);
+        }
+    }
+
+    /// Starts one probe loop per server.
+    pub fn spawn_probers(&self, cfg: ProbeConfig, shutdown: CancellationToken) {
+        let http = reqwest::Client::builder()
+            .timeout(cfg.timeout)
+            .connect_timeout(cfg.timeout)
+            .no_proxy()
+            .build()
+            .unwrap_or_default();
+        for (idx, s) in self.all().into_iter().enumerate() {
+            let (servers, http, cfg, shutdown) =
+                (self.clone(), http.clone(), cfg.clone(), shutdown.clone());
+            tokio::spawn(async move {
+                let url = format!("{}/system_stats", s.url);
+                loop {
+                    let started = Instant::now();
+                    let result = probe(&http, &url).await;
+                    servers.record(idx, result, started.elapsed(), &cfg);
+                    tokio::select! {
+                        _ = shutdown.cancelled() => break,
+                        _ = tokio::time::sleep(cfg.interval) => {}
+                    }
+                }
+            });
+        }
+    }
+
+    /// Applies one probe result.
+    fn record(
+        &self,
+        idx: usize,
+        result: Result<SystemStats, String>,
+        latency: Duration,
+        cfg: &ProbeConfig,
+    ) {
+        self.update(idx, |s| match result {
+            Ok(stats) => {
+                if s.status != ServerStatus::Up {
+                    tracing::info!(server = %s.name, "ComfyUI server is up");
+                }
+                s.status = ServerStatus::Up;
+                s.consecutive_failures = 0;
+                s.latency_ms = Some(latency.as_millis() as u64);
+                s.last_ok = Some(Instant::now());
+                s.version = stats.system.comfyui_version;
+                if let Some(d) = stats.devices.into_iter().next() {
+                    s.device = d.name;
+                    s.vram = d.vram_total.zip(d.vram_free);
+                }
+            }
+            Err(e) => {
+                s.consecutive_failures += 1;
+                if s.consecutive_failures >= cfg.failures_before_down
+                    && s.status != ServerStatus::Down
+                {
+                    tracing::warn!(server = %s.name, error = %e, "ComfyUI server is down");
+                    s.status = ServerStatus::Down;
+                }
+            }
+        });
+    }
+}
+
+async fn probe(http: &reqwest::Client, url: &str) -> Result<SystemStats, String> {
+    let resp = http.get(url).send().await.map_err(|e| e.to_string())?;
+    if !resp.status().is_success() {
+        return Err(format!("HTTP {}", resp.status()));
+    }
+    resp.json::<SystemStats>().await.map_err(|e| e.to_string())
+}

@@ -1,0 +1,94 @@
+//! Versioned schema migrations, applied in one transaction each; a newer schema is refused.
+
+use rusqlite::Connection;
+
+use super::StoreError;
+
+/// Each entry moves the schema from version `i` to `i + 1`.
+const MIGRATIONS: &[&str] = &[r#"
+CREATE TABLE jobs (
+    seq INTEGER PRIMARY KEY AUTOINCREMENT,
+    id TEXT NOT NULL UNIQUE,
+    status TEXT NOT NULL,
+    priority INTEGER NOT NULL DEFAULT 0,
+    request TEXT NOT NULL,
+    request_hash TEXT NOT NULL,
+    input_image BLOB,
+    search_text TEXT NOT NULL,
+    attempt INTEGER NOT NULL DEFAULT 1,
+    tries INTEGER NOT NULL DEFAULT 0,
+    cancel_requested INTEGER NOT NULL DEFAULT 0,
+    server TEXT,
+    prompt_id TEXT,
+    progress TEXT,
+    error TEXT,
+    outputs TEXT NOT NULL DEFAULT '[]',
+    created_at INTEGER NOT NULL,
+    updated_at INTEGER NOT NULL,
+    started_at INTEGER,
+    finished_at INTEGER,
+    queued_ms INTEGER,
+    processing_ms INTEGER
+);
+CREATE INDEX jobs_dispatch ON jobs(status, priority DESC, seq);
+CREATE INDEX jobs_finished ON jobs(status, finished_at);
+CREATE INDEX jobs_updated ON jobs(updated_at, seq);
+CREATE TABLE job_events (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    job_id TEXT NOT NULL,
+    at INTEGER NOT NULL,
+    kind TEXT NOT NULL,
+    from_status TEXT,
+    to_status TEXT,
+    actor TEXT NOT NULL,
+    detail TEXT
+);
+CREATE INDEX job_events_job ON job_events(job_id, id);
+CREATE TABLE counters (name TEXT PRIMARY KEY, value INTEGER NOT NULL) WITHOUT ROWID;
+INSERT INTO counters(name, value) VALUES
+    ('total', 0), ('pending', 0), ('processing', 0), ('completed', 0), ('failed', 0),
+    ('cancelled', 0), ('processing_ms_sum', 0), ('processing_ms_count', 0),
+    ('webhooks_total', 0), ('webhooks_delivered', 0), ('webhooks_failed', 0),
+    ('webhooks_pending', 0), ('telemetry_reports', 0);
+CREATE TABLE settings (key TEXT PRIMARY KEY, value TEXT NOT NULL) WITHOUT ROWID;
+INSERT INTO settings(key, value) VALUES ('paused', 'false'), ('heartbeat', '0');
+CREATE TABLE telemetry_points (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    report_id INTEGER NOT NULL,
+    source TEXT NOT NULL,
+    metric TEXT NOT NULL,
+    value REAL NOT NULL,
+    at INTEGER NOT NULL,
+    tags TEXT
+);
+CREATE INDEX telemetry_points_source ON telemetry_points(source, at);
+CREATE INDEX telemetry_points_at ON telemetry_points(at);
+CREATE TABLE telemetry_latest (
+    source TEXT NOT NULL,
+    metric TEXT NOT NULL,
+    value REAL NOT NULL,
+    at INTEGER NOT NULL,
+    PRIMARY KEY (source, metric)
+) WITHOUT ROWID;
+"#];
+
+/// The schema version this build writes.
+pub const SCHEMA_VERSION: i64 = MIGRATIONS.len() as i64;
+
+/// Brings the database to [`SCHEMA_VERSION`], or refuses a database from a newer build.
+pub fn migrate(conn: &mut Connection) -> Result<(), StoreError> {
+    let current: i64 = conn.query_row("PRAGMA user_version", [], |r| r.get(0))?;
+    if current > SCHEMA_VERSION {
+        return Err(StoreError::NewerSchema {
+            found: current,
+            known: SCHEMA_VERSION,
+        });
+    }
+    for (i, sql) in MIGRATIONS.iter().enumerate().skip(current as usize) {
+        let tx = conn.transaction()?;
+        tx.execute_batch(sql)?;
+        tx.pragma_update(None, "user_version", (i + 1) as i64)?;
+        tx.commit()?;
+    }
+    Ok(())
+}

@@ -1,0 +1,24 @@
+//! Every JSON body the comfydash daemon accepts or sends: one definition shared by the daemon,
+//! the console and the CLI. The Lensia quick-start's camelCase names live here and nowhere else.
+
+pub mod error;
+pub mod health;
+pub mod jobs;
+pub mod telemetry;
+
+#[cfg(feature = "client")]
+pub mod client;
+
+pub use error::{ErrorBody, ErrorDetail};
+pub use health::*;
+pub use jobs::*;
+pub use telemetry::*;
+
+/// Version of the HTTP contract; a client that sees another major version refuses to talk.
+pub const PROTOCOL_VERSION: u32 = 1;
+
+/// Response header carrying [`PROTOCOL_VERSION`] on every daemon answer.
+pub const PROTOCOL_HEADER: &str = "x-comfydash-protocol";
+
+/// Timestamps on the wire: RFC 3339, UTC.
+pub type Timestamp = chrono::DateTime<chrono::Utc>;

@@ -1,0 +1,145 @@
+use std::time::{Duration, Instant};
+
+use serde_json::json;
+
+use crate::harness::*;
+
+fn blocking_client() -> reqwest::blocking::Client {
+    reqwest::blocking::Client::builder()
+        .no_proxy()
+        .timeout(Duration::from_secs(10))
+        .build()
+        .unwrap()
+}
+
+#[test]
+fn accepted_jobs_survive_kill_9() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut p = Proc::spawn(dir.path(), &[]);
+    let http = blocking_client();
+    let n = 200;
+    // Several submitters at once, so some writes are in flight when the kill lands.
+    let accepted: Vec<String> = std::thread::scope(|s| {
+        let handles: Vec<_> = (0..4)
+            .map(|t| {
+                let (http, url) = (http.clone(), p.url.clone());
+                s.spawn(move || {
+                    let mut ok = Vec::new();
+                    for i in 0..n / 4 {
+                        let id = format!("k{t}-{i}");
+                        let r = http
+                            .post(format!("{url}/api/jobs"))
+                            .header("X-API-Key", SUBMIT_KEY)
+                            .json(&json!({"job_id": id, "prompt": "survive"}))
+                            .send()
+                            .unwrap();
+                        if r.status().is_success() {
+                            ok.push(id);
+                        }
+                    }
+                    ok
+                })
+            })
+            .collect();
+        handles
+            .into_iter()
+            .flat_map(|h| h.join().unwrap())
+            .collect()
+    });
+    assert_eq!(accepted.len(), n);
+    let r = http
+        .post(format!("{}/api/queue/pause", p.url))
+        .header("X-API-Key", ADMIN_KEY)
+        .send()
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    p.kill9();
+
+    let p = Proc::spawn(dir.path(), &[]);
+    for id in &accepted {
+        let r = http
+            .get(format!("{}/api/jobs/{id}", p.url))
+            .header("X-API-Key", SUBMIT_KEY)
+            .send()
+            .unwrap();
+        assert_eq!(r.status(), 200, "job {id} lost after kill -9");
+    }
+    let t: serde_json::Value = http
+        .get(format!("{}/api/telemetry", p.url))
+        .header("X-API-Key", SUBMIT_KEY)
+        .send()
+        .unwrap()
+        .json()
+        .unwrap();
+    assert_eq!(t["jobs"]["total"], n);
+    assert_eq!(t["jobs"]["byStatus"]["pending"], n);
+    assert_eq!(t["queue"]["paused"], true, "pause lost after kill -9");
+}
+
+#[test]
+fn sigterm_stops_cleanly_with_exit_0() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut p = Proc::spawn(dir.path(), &[]);
+    let started = Instant::now();
+    let status = p.sigterm();
+    assert!(status.success(), "exit status {status:?}");
+    assert!(started.elapsed() < Duration::from_secs(5));
+}
+
+#[test]
+fn admin_key_is_generated_private_and_not_logged() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_comfydash"));
+    let addr = dead_addr();
+    let child = cmd
+        .args(["daemon", "--listen", &addr.to_string(), "--data-dir"])
+        .arg(dir.path())
+        .env_remove("COMFYDASH_ADMIN_KEY")
+        .env("DASHBOARD_API_KEY", SUBMIT_KEY)
+        .env("COMFYDASH_CONFIG", {
+            let c = dir.path().join("test-config.toml");
+            std::fs::write(&c, "").unwrap();
+            c
+        })
+        .env("COMFYUI_URL", format!("http://{}", dead_addr()))
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let key_path = dir.path().join("admin.key");
+    let http = blocking_client();
+    let url = format!("http://{addr}");
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while http.get(format!("{url}/api/ping")).send().is_err() {
+        assert!(Instant::now() < deadline, "daemon did not start");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let key = std::fs::read_to_string(&key_path)
+        .unwrap()
+        .trim()
+        .to_string();
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        assert_eq!(
+            std::fs::metadata(&key_path).unwrap().permissions().mode() & 0o777,
+            0o600
+        );
+    }
+    let r = http
+        .post(format!("{url}/api/queue/pause"))
+        .header("X-API-Key", &key)
+        .send()
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    send_signal(child.id(), "TERM");
+    let out = child.wait_with_output().unwrap();
+    let log = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        log.contains("admin.key"),
+        "log does not say where the key is: {log}"
+    );
+    assert!(
+        !log.contains(&key) && !log.contains(SUBMIT_KEY),
+        "a key was logged"
+    );
+}

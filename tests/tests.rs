@@ -1,0 +1,13 @@
+//! comfydash integration tests: real daemons, simulators and receivers on 127.0.0.1.
+
+/// Starts daemons in-process or as the real binary, in temporary data dirs.
+mod harness;
+
+/// Bad input: every rejection has the right status and code and changes nothing.
+mod bad_input;
+/// The Lensia quick-start contract, call by call and field by field.
+mod contract;
+/// Crash safety and signals with the real binary.
+mod crash;
+/// Jobs API: idempotency, listing, cancel, retry, delete, pause, limits.
+mod jobs;
