@@ -9,5 +9,7 @@ mod bad_input;
 mod contract;
 /// Crash safety and signals with the real binary.
 mod crash;
+/// The live event stream: delivery, resume, resync, shutdown.
+mod events;
 /// Jobs API: idempotency, listing, cancel, retry, delete, pause, limits.
 mod jobs;

@@ -232,6 +232,54 @@ impl Default for OutboundConfig {
     }
 }
 
+/// The live event stream.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct EventsConfig {
+    /// Events kept for clients resuming with `Last-Event-ID`.
+    pub ring: usize,
+    /// Unread events a subscriber may fall behind before it is told to resync.
+    pub per_subscriber: usize,
+    /// Keep-alive comment interval.
+    #[serde(with = "duration")]
+    pub keepalive: Duration,
+    /// Least time between two progress events of one job.
+    #[serde(with = "duration")]
+    pub progress_interval: Duration,
+}
+
+impl Default for EventsConfig {
+    fn default() -> Self {
+        EventsConfig {
+            ring: 4096,
+            per_subscriber: 1024,
+            keepalive: Duration::from_secs(15),
+            progress_interval: Duration::from_millis(250),
+        }
+    }
+}
+
+/// Queue-depth history kept for charts.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct StatsConfig {
+    /// Time between samples.
+    #[serde(with = "duration")]
+    pub interval: Duration,
+    /// How far back samples are kept.
+    #[serde(with = "duration")]
+    pub window: Duration,
+}
+
+impl Default for StatsConfig {
+    fn default() -> Self {
+        StatsConfig {
+            interval: Duration::from_secs(10),
+            window: Duration::from_secs(3600),
+        }
+    }
+}
+
 /// The config file's schema (every field optional).
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
@@ -256,6 +304,10 @@ pub struct FileConfig {
     pub retention: RetentionConfig,
     /// Outbound URLs.
     pub outbound: OutboundConfig,
+    /// Event stream.
+    pub events: EventsConfig,
+    /// Queue history.
+    pub stats: StatsConfig,
 }
 
 /// The effective configuration the daemon runs with.
@@ -284,6 +336,10 @@ pub struct Config {
     pub retention: RetentionConfig,
     /// Outbound URLs.
     pub outbound: OutboundConfig,
+    /// Event stream.
+    pub events: EventsConfig,
+    /// Queue history.
+    pub stats: StatsConfig,
 }
 
 impl Config {
@@ -313,6 +369,8 @@ impl Config {
             probe: file.probe,
             retention: file.retention,
             outbound: file.outbound,
+            events: file.events,
+            stats: file.stats,
         }
     }
 

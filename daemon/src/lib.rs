@@ -6,9 +6,11 @@
 pub mod api;
 pub mod auth;
 pub mod config;
+pub mod events;
 pub mod outbound;
 pub mod pruner;
 pub mod servers;
+pub mod stats;
 pub mod store;
 
 use std::sync::Arc;
@@ -118,7 +120,12 @@ pub async fn start(mut config: Config, listener: TcpListener) -> Result<Daemon, 
     let comfy_urls: Vec<String> = config.servers.iter().map(|s| s.url.clone()).collect();
     let outbound = outbound::OutboundPolicy::new(&config.outbound.allow, &comfy_urls)?;
     let shutdown = CancellationToken::new();
-    let servers = Servers::new(&config.servers);
+    let bus = events::Bus::new(
+        config.events.ring,
+        config.events.per_subscriber,
+        config.events.progress_interval,
+    );
+    let servers = Servers::new(&config.servers, bus.clone());
     servers.spawn_probers(config.probe.clone(), shutdown.clone());
     pruner::spawn(
         store.clone(),
@@ -127,6 +134,14 @@ pub async fn start(mut config: Config, listener: TcpListener) -> Result<Daemon, 
         shutdown.clone(),
     );
     spawn_write_check(store.clone(), config.probe.interval, shutdown.clone());
+    spawn_queue_events(
+        store.clone(),
+        bus.clone(),
+        config.queue.clone(),
+        shutdown.clone(),
+    );
+    let sampler = stats::Sampler::new(config.stats.interval, config.stats.window);
+    sampler.spawn(store.clone(), shutdown.clone());
     let state = AppState {
         keys: Arc::new(Keys::new(&config.keys)),
         config: Arc::new(config),
@@ -134,6 +149,9 @@ pub async fn start(mut config: Config, listener: TcpListener) -> Result<Daemon, 
         servers,
         outbound: Arc::new(outbound),
         started: Instant::now(),
+        events: bus,
+        sampler,
+        shutdown: shutdown.clone(),
     };
     let grace = state.config.http.shutdown_grace;
     let app = api::router(state);
@@ -176,6 +194,34 @@ fn spawn_write_check(store: Store, every: std::time::Duration, shutdown: Cancell
             if !store.check_writable().await {
                 tracing::error!("database is not writable");
             }
+        }
+    });
+}
+
+/// Emits a `queue` event whenever a commit changes the pending or processing count or the pause.
+fn spawn_queue_events(
+    store: Store,
+    bus: events::Bus,
+    cfg: config::QueueConfig,
+    shutdown: CancellationToken,
+) {
+    tokio::spawn(async move {
+        let mut rx = store.watch();
+        let mut last = None;
+        loop {
+            tokio::select! {
+                _ = shutdown.cancelled() => break,
+                r = rx.changed() => if r.is_err() { break },
+            }
+            let snap = rx.borrow_and_update().clone();
+            let key = (snap.get("pending"), snap.get("processing"), snap.paused);
+            if last == Some(key) {
+                continue;
+            }
+            last = Some(key);
+            bus.emit(comfydash_wire::StreamEvent::Queue(api::queue_state(
+                &snap, &cfg,
+            )));
         }
     });
 }

@@ -9,11 +9,12 @@
 use std::sync::{Arc, RwLock};
 use std::time::{Duration, Instant};
 
-use comfydash_wire::{ServerHealth, ServerStatus};
+use comfydash_wire::{ServerHealth, ServerStatus, ServerUpdate, StreamEvent};
 use serde::Deserialize;
 use tokio_util::sync::CancellationToken;
 
 use crate::config::{ProbeConfig, ServerConfig};
+use crate::events::Bus;
 
 /// What the daemon knows about one server.
 #[derive(Debug, Clone)]
@@ -36,12 +37,15 @@ pub struct ServerState {
     pub version: Option<String>,
     /// Last successful probe.
     pub last_ok: Option<Instant>,
+    /// Jobs submitted to it and not finished.
+    pub in_flight: u32,
 }
 
 /// The shared registry of servers.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct Servers {
     inner: Arc<RwLock<Vec<ServerState>>>,
+    bus: Bus,
 }
 
 #[derive(Deserialize)]
@@ -66,7 +70,7 @@ struct Device {
 
 impl Servers {
     /// Servers from configuration, all `unknown` until probed.
-    pub fn new(config: &[ServerConfig]) -> Self {
+    pub fn new(config: &[ServerConfig], bus: Bus) -> Self {
         let states = config
             .iter()
             .map(|s| ServerState {
@@ -79,10 +83,12 @@ impl Servers {
                 vram: None,
                 version: None,
                 last_ok: None,
+                in_flight: 0,
             })
             .collect();
         Servers {
             inner: Arc::new(RwLock::new(states)),
+            bus,
         }
     }
 
@@ -105,15 +111,23 @@ impl Servers {
             .collect()
     }
 
+    /// Changes one server and tells event-stream subscribers.
     fn update(&self, idx: usize, f: impl FnOnce(&mut ServerState)) {
-        if let Some(s) = self
-            .inner
-            .write()
-            .unwrap_or_else(|e| e.into_inner())
-            .get_mut(idx)
-        {
+        let update = {
+            let mut all = self.inner.write().unwrap_or_else(|e| e.into_inner());
+            let Some(s) = all.get_mut(idx) else { return };
             f(s);
-        }
+            ServerUpdate {
+                name: s.name.clone(),
+                status: s.status,
+                latency_ms: s.latency_ms,
+                device: s.device.clone(),
+                vram_total: s.vram.map(|v| v.0),
+                vram_free: s.vram.map(|v| v.1),
+                in_flight: s.in_flight,
+            }
+        };
+        self.bus.emit(StreamEvent::Server(update));
     }
 
     /// Starts one probe loop per server.

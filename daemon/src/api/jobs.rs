@@ -4,7 +4,9 @@ use axum::Json;
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use base64::Engine;
-use comfydash_wire::{Job, JobAccepted, JobEvents, JobPage, JobStatus, Prompt, SubmitJob};
+use comfydash_wire::{
+    Job, JobAccepted, JobEvents, JobPage, JobStatus, JobUpdate, Prompt, StreamEvent, SubmitJob,
+};
 use serde::Deserialize;
 use sha2::{Digest, Sha256};
 
@@ -212,6 +214,11 @@ pub async fn submit(
         },
         e => ApiError::from(e),
     })?;
+    if out.created {
+        state
+            .events
+            .emit(StreamEvent::Job(JobUpdate::from(&out.job)));
+    }
     let mut headers = HeaderMap::new();
     if let Ok(v) = HeaderValue::from_str(&format!("/api/jobs/{}", out.job.job_id)) {
         headers.insert(header::LOCATION, v);
@@ -359,6 +366,7 @@ pub async fn cancel(
     Path(id): Path<String>,
 ) -> Result<(StatusCode, Json<Job>), ApiError> {
     let job = state.store.cancel(checked_id(&id)?, &caller.name).await?;
+    state.events.emit(StreamEvent::Job(JobUpdate::from(&job)));
     let status = if job.status == JobStatus::Cancelled {
         StatusCode::OK
     } else {
@@ -373,9 +381,9 @@ pub async fn retry(
     State(state): State<AppState>,
     Path(id): Path<String>,
 ) -> Result<Json<Job>, ApiError> {
-    Ok(Json(
-        state.store.retry(checked_id(&id)?, &caller.name).await?,
-    ))
+    let job = state.store.retry(checked_id(&id)?, &caller.name).await?;
+    state.events.emit(StreamEvent::Job(JobUpdate::from(&job)));
+    Ok(Json(job))
 }
 
 /// `DELETE /api/jobs/{id}`: terminal jobs only, with their files.

@@ -1,9 +1,11 @@
 //! The HTTP API: routes, shared state, authentication and the one error type.
 
 mod error;
+mod events;
 mod health;
 mod jobs;
 mod queue;
+mod servers;
 mod telemetry;
 
 use std::sync::Arc;
@@ -20,6 +22,7 @@ use bytes::Bytes;
 use serde::de::DeserializeOwned;
 
 pub use error::ApiError;
+pub use queue::queue_state;
 
 use crate::auth::{Caller, Keys, Role};
 use crate::config::Config;
@@ -42,6 +45,12 @@ pub struct AppState {
     pub outbound: Arc<OutboundPolicy>,
     /// When the daemon started.
     pub started: Instant,
+    /// Live events.
+    pub events: crate::events::Bus,
+    /// Queue history for charts.
+    pub sampler: crate::stats::Sampler,
+    /// Cancelled when the daemon shuts down (closes event streams).
+    pub shutdown: tokio_util::sync::CancellationToken,
 }
 
 /// Every route of the daemon.
@@ -69,12 +78,16 @@ pub fn router(state: AppState) -> Router {
         .route("/api/queue", get(queue::status))
         .route("/api/queue/pause", post(queue::pause))
         .route("/api/queue/resume", post(queue::resume))
-        .fallback(error::not_found)
-        .method_not_allowed_fallback(error::method_not_allowed)
-        .layer(axum::extract::DefaultBodyLimit::max(max_body))
+        .route("/api/servers", get(servers::list))
+        .route("/api/stats/history", get(servers::history))
+        // Everything above is bounded in time; the event stream below is long-lived by design.
         .layer(middleware::from_fn(move |req: Request, next: Next| {
             with_timeout(req, next, timeout)
         }))
+        .route("/api/events", get(events::stream))
+        .fallback(error::not_found)
+        .method_not_allowed_fallback(error::method_not_allowed)
+        .layer(axum::extract::DefaultBodyLimit::max(max_body))
         .layer(middleware::from_fn(protocol_header))
         .layer(tower_http::catch_panic::CatchPanicLayer::custom(
             error::panic_response,

@@ -6,6 +6,7 @@ use comfydash_wire::{QueueHealth, QueueState};
 
 use super::{AdminKey, AnyKey, ApiError, AppState, Authed};
 use crate::config::QueueConfig;
+use crate::store::Snapshot;
 
 /// Queue health from the pending count.
 pub fn queue_health(pending: u64, cfg: &QueueConfig) -> QueueHealth {
@@ -18,17 +19,21 @@ pub fn queue_health(pending: u64, cfg: &QueueConfig) -> QueueHealth {
     }
 }
 
-fn state_of(state: &AppState) -> QueueState {
-    let snap = state.store.snapshot();
+/// The queue as counters show it.
+pub fn queue_state(snap: &Snapshot, cfg: &QueueConfig) -> QueueState {
     let (pending, processing) = (snap.get("pending"), snap.get("processing"));
     QueueState {
         paused: snap.paused,
         pending,
         processing,
         size: pending + processing,
-        health: queue_health(pending, &state.config.queue),
-        max_pending: state.config.queue.max_pending,
+        health: queue_health(pending, cfg),
+        max_pending: cfg.max_pending,
     }
+}
+
+fn state_of(state: &AppState) -> QueueState {
+    queue_state(&state.store.snapshot(), &state.config.queue)
 }
 
 /// `GET /api/queue`.

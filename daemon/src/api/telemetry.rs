@@ -4,8 +4,8 @@ use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
 use comfydash_wire::{
-    ByStatus, ExternalHistory, JobsTelemetry, Performance, QueueTelemetry, Telemetry,
-    TelemetryAccepted, TelemetryReport, WebhooksTelemetry,
+    ByStatus, ExternalHistory, JobsTelemetry, Performance, QueueTelemetry, StreamEvent, Telemetry,
+    TelemetryAccepted, TelemetryReport, TelemetryUpdate, WebhooksTelemetry,
 };
 use serde::Deserialize;
 
@@ -137,7 +137,13 @@ pub async fn post_telemetry(
         .timestamp
         .map(|t| t.timestamp_millis())
         .unwrap_or_else(now_ms);
+    let update = StreamEvent::Telemetry(TelemetryUpdate {
+        source: report.source.clone(),
+        metrics: report.metrics.clone(),
+        timestamp: chrono::DateTime::from_timestamp_millis(at).unwrap_or_default(),
+    });
     let id = state.store.add_telemetry(report, at).await?;
+    state.events.emit(update);
     Ok((
         StatusCode::ACCEPTED,
         Json(TelemetryAccepted {

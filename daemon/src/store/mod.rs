@@ -153,6 +153,7 @@ struct Inner {
     readers: Mutex<Vec<Connection>>,
     path: PathBuf,
     snapshot: RwLock<Arc<Snapshot>>,
+    changes: tokio::sync::watch::Sender<Arc<Snapshot>>,
     writable: AtomicBool,
 }
 
@@ -194,12 +195,15 @@ impl Store {
         migrate::migrate(&mut conn)?;
         let snapshot = load_snapshot(&conn, None)?;
         let (tx, rx) = mpsc::sync_channel::<WriteJob>(4096);
+        let snapshot = Arc::new(snapshot);
+        let (changes, _) = tokio::sync::watch::channel(snapshot.clone());
         let inner = Arc::new(Inner {
             writer: Mutex::new(Some(tx)),
             thread: Mutex::new(None),
             readers: Mutex::new(Vec::new()),
             path: path.to_path_buf(),
-            snapshot: RwLock::new(Arc::new(snapshot)),
+            snapshot: RwLock::new(snapshot),
+            changes,
             writable: AtomicBool::new(true),
         });
         let weak = Arc::downgrade(&inner);
@@ -277,6 +281,11 @@ impl Store {
             .clone()
     }
 
+    /// Notified with the new counters after every commit.
+    pub fn watch(&self) -> tokio::sync::watch::Receiver<Arc<Snapshot>> {
+        self.inner.changes.subscribe()
+    }
+
     /// Whether the last commit (or write check) succeeded.
     pub fn is_writable(&self) -> bool {
         self.inner.writable.load(Ordering::Relaxed)
@@ -338,7 +347,9 @@ fn writer_loop(
                 .writable
                 .store(commit_err.is_none(), Ordering::Relaxed);
             if let Ok(s) = snapshot {
-                *inner.snapshot.write().unwrap_or_else(|e| e.into_inner()) = Arc::new(s);
+                let s = Arc::new(s);
+                *inner.snapshot.write().unwrap_or_else(|e| e.into_inner()) = s.clone();
+                inner.changes.send_replace(s);
             }
         }
         if let Some(e) = &commit_err {

@@ -51,8 +51,18 @@ pub enum ClientError {
 #[derive(Debug, Clone)]
 pub struct Client {
     http: reqwest::Client,
+    stream_http: reqwest::Client,
     base: String,
     key: Option<String>,
+}
+
+/// A live event with its stream id.
+#[derive(Debug, Clone, PartialEq)]
+pub struct LiveEvent {
+    /// Stream id, for `Last-Event-ID` on reconnect (none on `resync`).
+    pub id: Option<u64>,
+    /// The event.
+    pub event: crate::StreamEvent,
 }
 
 /// Outcome of a submit: a new job (202) or the same request seen before (200).
@@ -73,8 +83,15 @@ impl Client {
             .no_proxy()
             .build()
             .unwrap_or_default();
+        // Event streams are long-lived: only the connect is bounded.
+        let stream_http = reqwest::Client::builder()
+            .connect_timeout(Duration::from_secs(5))
+            .no_proxy()
+            .build()
+            .unwrap_or_default();
         Client {
             http,
+            stream_http,
             base: base.trim_end_matches('/').to_string(),
             key,
         }
@@ -210,6 +227,25 @@ impl Client {
             .map(|_| ())
     }
 
+    /// `GET /api/servers`.
+    pub async fn servers(&self) -> Result<crate::ServerList, ClientError> {
+        self.get("/api/servers").await
+    }
+
+    /// `POST /api/servers/{name}/{action}` with action `drain`, `enable`, `disable` or `free`.
+    pub async fn server_action(
+        &self,
+        name: &str,
+        action: &str,
+    ) -> Result<crate::ServerInfo, ClientError> {
+        self.post(&format!("/api/servers/{name}/{action}")).await
+    }
+
+    /// `GET /api/stats/history`.
+    pub async fn stats_history(&self) -> Result<crate::StatsHistory, ClientError> {
+        self.get("/api/stats/history").await
+    }
+
     /// `GET /api/queue`.
     pub async fn queue(&self) -> Result<QueueState, ClientError> {
         self.get("/api/queue").await
@@ -223,6 +259,76 @@ impl Client {
             "/api/queue/resume"
         })
         .await
+    }
+}
+
+impl Client {
+    /// Opens `GET /api/events`, resuming after `last_id`; yields events until the stream ends.
+    pub async fn events(
+        &self,
+        last_id: Option<u64>,
+    ) -> Result<impl futures_util::Stream<Item = Result<LiveEvent, ClientError>> + use<>, ClientError>
+    {
+        use futures_util::StreamExt;
+        let mut req = self
+            .stream_http
+            .get(format!("{}/api/events", self.base))
+            .header("accept", "text/event-stream");
+        if let Some(k) = &self.key {
+            req = req.header("x-api-key", k);
+        }
+        if let Some(id) = last_id {
+            req = req.header("last-event-id", id.to_string());
+        }
+        let base = self.base.clone();
+        let resp = req
+            .send()
+            .await
+            .map_err(|source| ClientError::Unreachable {
+                url: base.clone(),
+                source,
+            })?;
+        check_protocol(&resp)?;
+        if !resp.status().is_success() {
+            let status = resp.status().as_u16();
+            let body = resp.bytes().await.unwrap_or_default();
+            return Err(match serde_json::from_slice::<ErrorBody>(&body) {
+                Ok(e) => ClientError::Api {
+                    status,
+                    code: e.error.code,
+                    message: e.error.message,
+                },
+                Err(_) => ClientError::Api {
+                    status,
+                    code: "http_error".into(),
+                    message: String::new(),
+                },
+            });
+        }
+        let mut parser = crate::sse::SseParser::new();
+        let stream = resp
+            .bytes_stream()
+            .map(move |chunk| match chunk {
+                Ok(bytes) => parser
+                    .push(&bytes)
+                    .into_iter()
+                    .map(|m| {
+                        let event = crate::StreamEvent::parse(&m.event, &m.data)
+                            .map_err(|e| ClientError::Decode(format!("{} event: {e}", m.event)))?;
+                        let id = match event {
+                            crate::StreamEvent::Resync(_) => None,
+                            _ => m.id.and_then(|i| i.parse().ok()),
+                        };
+                        Ok(LiveEvent { id, event })
+                    })
+                    .collect::<Vec<_>>(),
+                Err(source) => vec![Err(ClientError::Unreachable {
+                    url: base.clone(),
+                    source,
+                })],
+            })
+            .flat_map(futures_util::stream::iter);
+        Ok(stream)
     }
 }
 

@@ -2,16 +2,21 @@
 //! the console and the CLI. The Lensia quick-start's camelCase names live here and nowhere else.
 
 pub mod error;
+pub mod events;
 pub mod health;
 pub mod jobs;
+pub mod servers;
+pub mod sse;
 pub mod telemetry;
 
 #[cfg(feature = "client")]
 pub mod client;
 
 pub use error::{ErrorBody, ErrorDetail};
+pub use events::*;
 pub use health::*;
 pub use jobs::*;
+pub use servers::*;
 pub use telemetry::*;
 
 /// Version of the HTTP contract; a client that sees another major version refuses to talk.

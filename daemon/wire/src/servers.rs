@@ -1,0 +1,63 @@
+//! ComfyUI servers and the queue's recent history, as the console shows them.
+
+use serde::{Deserialize, Serialize};
+
+use crate::{ServerStatus, Timestamp};
+
+/// One ComfyUI server, `GET /api/servers`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ServerInfo {
+    /// Configured name.
+    pub name: String,
+    /// Base URL (only shown to keyed callers).
+    pub url: String,
+    /// Status.
+    pub status: ServerStatus,
+    /// Last successful probe's latency.
+    pub latency_ms: Option<u64>,
+    /// Device name from `/system_stats`.
+    pub device: Option<String>,
+    /// VRAM total, bytes.
+    pub vram_total: Option<u64>,
+    /// VRAM free, bytes.
+    pub vram_free: Option<u64>,
+    /// ComfyUI version.
+    pub version: Option<String>,
+    /// Jobs submitted to it and not finished.
+    pub in_flight: u32,
+    /// Failed probes since the last success.
+    pub consecutive_failures: u32,
+}
+
+/// `GET /api/servers`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ServerList {
+    /// In configuration order.
+    pub servers: Vec<ServerInfo>,
+}
+
+/// One sample of the queue, taken at a fixed interval.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct StatsSample {
+    /// When.
+    pub at: Timestamp,
+    /// Pending jobs.
+    pub pending: u64,
+    /// Processing jobs.
+    pub processing: u64,
+    /// Completed jobs, cumulative.
+    pub completed: u64,
+    /// Failed jobs, cumulative.
+    pub failed: u64,
+    /// Cancelled jobs, cumulative.
+    pub cancelled: u64,
+}
+
+/// `GET /api/stats/history`: samples of the last hour (by default), oldest first.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct StatsHistory {
+    /// Seconds between samples.
+    pub interval_s: f64,
+    /// Samples, oldest first.
+    pub samples: Vec<StatsSample>,
+}
