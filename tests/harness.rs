@@ -66,7 +66,65 @@ pub struct Resp {
     pub body: Value,
 }
 
+/// A daemon in front of one simulator, with a fast worker.
+pub async fn with_sim(sim: comfydash_sim::SimConfig, f: impl FnOnce(&mut Config)) -> (Harness, comfydash_sim::Sim) {
+    let sim = comfydash_sim::Sim::start(sim).await.unwrap();
+    let url = sim.url();
+    let h = Harness::with(|c| {
+        c.servers[0].url = url;
+        fast_worker(c);
+        f(c);
+    })
+    .await;
+    h.wait_server_up().await;
+    (h, sim)
+}
+
+/// Worker durations for tests: poll often, fail fast.
+pub fn fast_worker(c: &mut Config) {
+    c.worker.poll_interval = Duration::from_millis(50);
+    c.worker.comfyui_timeout = Duration::from_secs(2);
+    c.worker.reconnect_max = Duration::from_millis(100);
+    c.events.progress_interval = Duration::from_millis(20);
+}
+
 impl Harness {
+    /// Waits until every server is up in health.
+    pub async fn wait_server_up(&self) {
+        let up = eventually(Duration::from_secs(10), || async {
+            let b = self.get("/api/health", None).await.body;
+            b["services"]["comfyui"]["servers"]
+                .as_array()
+                .is_some_and(|a| a.iter().all(|s| s["status"] == "up"))
+        })
+        .await;
+        assert!(up, "ComfyUI server never came up");
+    }
+
+    /// Waits until the job reaches `status`, returning it.
+    pub async fn wait_status(&self, id: &str, status: &str, limit: Duration) -> Value {
+        let deadline = tokio::time::Instant::now() + limit;
+        loop {
+            let r = self.get(&format!("/api/jobs/{id}"), Some(READ_KEY)).await;
+            if r.body["status"] == status {
+                return r.body;
+            }
+            assert!(tokio::time::Instant::now() < deadline, "job {id} did not become {status}: {}", r.body);
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+
+    /// The prompt ids a job was submitted as, oldest first.
+    pub async fn prompt_ids(&self, id: &str) -> Vec<String> {
+        let log = self.get(&format!("/api/jobs/{id}/events"), Some(READ_KEY)).await.body;
+        log["events"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter_map(|e| e["detail"]["prompt_id"].as_str().map(String::from))
+            .collect()
+    }
+
     pub async fn start() -> Harness {
         Self::with(|_| {}).await
     }

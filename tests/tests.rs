@@ -7,6 +7,8 @@ mod harness;
 mod bad_input;
 /// The Lensia quick-start contract, call by call and field by field.
 mod contract;
+/// The worker on one simulated ComfyUI: templates, images, progress, errors, cancel, pause, restarts.
+mod worker;
 /// Crash safety and signals with the real binary.
 mod crash;
 /// The live event stream: delivery, resume, resync, shutdown.

@@ -280,6 +280,53 @@ impl Default for StatsConfig {
     }
 }
 
+/// How jobs are run on ComfyUI.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct WorkerConfig {
+    /// Prompts handed to one server at once: one running, the rest waiting in ComfyUI's queue.
+    pub pipeline_depth: usize,
+    /// How often in-flight prompts are checked over HTTP (the WebSocket is the fast path).
+    #[serde(with = "duration")]
+    pub poll_interval: Duration,
+    /// Time limit of one HTTP call to ComfyUI.
+    #[serde(with = "duration")]
+    pub comfyui_timeout: Duration,
+    /// Execution time limit of a job without `timeout_s`.
+    #[serde(with = "duration")]
+    pub job_timeout: Duration,
+    /// Longest wait between WebSocket reconnects.
+    #[serde(with = "duration")]
+    pub reconnect_max: Duration,
+    /// Submissions of one attempt to ComfyUI (server lost, restarted) before it fails.
+    pub max_tries: u32,
+    /// Automatic re-runs after an execution error (validation errors never re-run).
+    pub execution_retries: u32,
+    /// Template for text jobs without an image.
+    pub default_workflow: String,
+    /// Template for text jobs with an image.
+    pub default_image_workflow: String,
+    /// Folder of user templates (`*.json`); default `<config dir>/workflows`.
+    pub workflows_dir: Option<PathBuf>,
+}
+
+impl Default for WorkerConfig {
+    fn default() -> Self {
+        WorkerConfig {
+            pipeline_depth: 2,
+            poll_interval: Duration::from_secs(1),
+            comfyui_timeout: Duration::from_secs(30),
+            job_timeout: Duration::from_secs(30 * 60),
+            reconnect_max: Duration::from_secs(5),
+            max_tries: 3,
+            execution_retries: 0,
+            default_workflow: "text2img".into(),
+            default_image_workflow: "img2img".into(),
+            workflows_dir: None,
+        }
+    }
+}
+
 /// The config file's schema (every field optional).
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
@@ -308,6 +355,8 @@ pub struct FileConfig {
     pub events: EventsConfig,
     /// Queue history.
     pub stats: StatsConfig,
+    /// Running jobs.
+    pub worker: WorkerConfig,
 }
 
 /// The effective configuration the daemon runs with.
@@ -340,6 +389,8 @@ pub struct Config {
     pub events: EventsConfig,
     /// Queue history.
     pub stats: StatsConfig,
+    /// Running jobs.
+    pub worker: WorkerConfig,
 }
 
 impl Config {
@@ -371,6 +422,7 @@ impl Config {
             outbound: file.outbound,
             events: file.events,
             stats: file.stats,
+            worker: file.worker,
         }
     }
 
@@ -399,6 +451,9 @@ impl Config {
             .or_else(|| dirs.as_ref().map(|d| d.data_dir().to_path_buf()))
             .ok_or(ConfigError::NoDataDir)?;
         let mut cfg = Self::merge(file, config_file, data_dir);
+        if cfg.worker.workflows_dir.is_none() {
+            cfg.worker.workflows_dir = dirs.as_ref().map(|d| d.config_dir().join("workflows"));
+        }
         if let Some(l) = ov.listen {
             cfg.listen = l;
         }
@@ -462,6 +517,9 @@ impl Config {
         }
         if self.probe.failures_before_down == 0 {
             return bad("probe.failures_before_down must be at least 1".into());
+        }
+        if self.worker.pipeline_depth == 0 || self.worker.max_tries == 0 {
+            return bad("worker.pipeline_depth and worker.max_tries must be at least 1".into());
         }
         if self.store.max_batch == 0 || self.retention.batch == 0 {
             return bad("store.max_batch and retention.batch must be at least 1".into());

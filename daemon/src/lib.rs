@@ -5,6 +5,7 @@
 
 pub mod api;
 pub mod auth;
+pub mod comfyui;
 pub mod config;
 pub mod events;
 pub mod outbound;
@@ -12,6 +13,8 @@ pub mod pruner;
 pub mod servers;
 pub mod stats;
 pub mod store;
+pub mod templates;
+pub mod worker;
 
 use std::sync::Arc;
 use std::time::Instant;
@@ -126,6 +129,16 @@ pub async fn start(mut config: Config, listener: TcpListener) -> Result<Daemon, 
         config.events.progress_interval,
     );
     let servers = Servers::new(&config.servers, bus.clone());
+    for (idx, s) in config.servers.iter().enumerate() {
+        let key = format!("server_mode:{}", s.name);
+        if let Ok(Some(mode)) = store.setting(&key).await
+            && let Some(mode) = servers::Mode::parse(&mode)
+            && mode != servers::Mode::Active
+        {
+            tracing::info!(server = %s.name, mode = mode.as_str(), "server mode kept from before the restart");
+            servers.set_mode(idx, mode);
+        }
+    }
     servers.spawn_probers(config.probe.clone(), shutdown.clone());
     pruner::spawn(
         store.clone(),
@@ -140,6 +153,15 @@ pub async fn start(mut config: Config, listener: TcpListener) -> Result<Daemon, 
         config.queue.clone(),
         shutdown.clone(),
     );
+    let fetcher = outbound::Outbound::new(outbound.clone())?;
+    let worker = worker::Worker::new(
+        &config,
+        store.clone(),
+        bus.clone(),
+        servers.clone(),
+        fetcher,
+    );
+    worker.spawn(&config, shutdown.clone());
     let sampler = stats::Sampler::new(config.stats.interval, config.stats.window);
     sampler.spawn(store.clone(), shutdown.clone());
     let state = AppState {
@@ -151,6 +173,7 @@ pub async fn start(mut config: Config, listener: TcpListener) -> Result<Daemon, 
         started: Instant::now(),
         events: bus,
         sampler,
+        worker,
         shutdown: shutdown.clone(),
     };
     let grace = state.config.http.shutdown_grace;

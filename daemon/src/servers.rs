@@ -23,8 +23,12 @@ pub struct ServerState {
     pub name: String,
     /// Base URL (never shown in open endpoints).
     pub url: String,
-    /// Current status.
+    /// Current status: the operator's mode over the probed health.
     pub status: ServerStatus,
+    /// Probed health: unknown, up or down.
+    pub health: ServerStatus,
+    /// What the operator set.
+    pub mode: Mode,
     /// Last successful probe's latency.
     pub latency_ms: Option<u64>,
     /// Failures since the last success.
@@ -39,6 +43,45 @@ pub struct ServerState {
     pub last_ok: Option<Instant>,
     /// Jobs submitted to it and not finished.
     pub in_flight: u32,
+}
+
+/// What an operator wants from a server.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Mode {
+    /// Takes work.
+    Active,
+    /// Finishes what it has, takes nothing new.
+    Draining,
+    /// Takes nothing; shown as disabled.
+    Disabled,
+}
+
+impl Mode {
+    /// The name stored in settings.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Mode::Active => "active",
+            Mode::Draining => "draining",
+            Mode::Disabled => "disabled",
+        }
+    }
+
+    /// Parses a stored name.
+    pub fn parse(s: &str) -> Option<Mode> {
+        [Mode::Active, Mode::Draining, Mode::Disabled]
+            .into_iter()
+            .find(|m| m.as_str() == s)
+    }
+}
+
+impl ServerState {
+    fn derive(&mut self) {
+        self.status = match (self.mode, self.health) {
+            (Mode::Disabled, _) => ServerStatus::Disabled,
+            (_, ServerStatus::Up) if self.mode == Mode::Draining => ServerStatus::Draining,
+            (_, h) => h,
+        };
+    }
 }
 
 /// The shared registry of servers.
@@ -77,6 +120,8 @@ impl Servers {
                 name: s.name.clone(),
                 url: s.url.clone(),
                 status: ServerStatus::Unknown,
+                health: ServerStatus::Unknown,
+                mode: Mode::Active,
                 latency_ms: None,
                 consecutive_failures: 0,
                 device: None,
@@ -117,6 +162,7 @@ impl Servers {
             let mut all = self.inner.write().unwrap_or_else(|e| e.into_inner());
             let Some(s) = all.get_mut(idx) else { return };
             f(s);
+            s.derive();
             ServerUpdate {
                 name: s.name.clone(),
                 status: s.status,
@@ -128,6 +174,44 @@ impl Servers {
             }
         };
         self.bus.emit(StreamEvent::Server(update));
+    }
+
+    /// The status of server `idx`.
+    pub fn status(&self, idx: usize) -> ServerStatus {
+        self.inner
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(idx)
+            .map(|s| s.status)
+            .unwrap_or(ServerStatus::Unknown)
+    }
+
+    /// Index of the server called `name`.
+    pub fn index_of(&self, name: &str) -> Option<usize> {
+        self.inner
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .iter()
+            .position(|s| s.name == name)
+    }
+
+    /// Sets the operator's mode of server `idx`; returns its state after.
+    pub fn set_mode(&self, idx: usize, mode: Mode) -> Option<ServerState> {
+        self.update(idx, |s| s.mode = mode);
+        self.all().into_iter().nth(idx)
+    }
+
+    /// Records how many jobs server `idx` has in flight.
+    pub fn set_in_flight(&self, idx: usize, n: u32) {
+        let changed = self
+            .inner
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(idx)
+            .is_some_and(|s| s.in_flight != n);
+        if changed {
+            self.update(idx, |s| s.in_flight = n);
+        }
     }
 
     /// Starts one probe loop per server.
@@ -166,10 +250,10 @@ impl Servers {
     ) {
         self.update(idx, |s| match result {
             Ok(stats) => {
-                if s.status != ServerStatus::Up {
+                if s.health != ServerStatus::Up {
                     tracing::info!(server = %s.name, "ComfyUI server is up");
                 }
-                s.status = ServerStatus::Up;
+                s.health = ServerStatus::Up;
                 s.consecutive_failures = 0;
                 s.latency_ms = Some(latency.as_millis() as u64);
                 s.last_ok = Some(Instant::now());
@@ -182,10 +266,10 @@ impl Servers {
             Err(e) => {
                 s.consecutive_failures += 1;
                 if s.consecutive_failures >= cfg.failures_before_down
-                    && s.status != ServerStatus::Down
+                    && s.health != ServerStatus::Down
                 {
                     tracing::warn!(server = %s.name, error = %e, "ComfyUI server is down");
-                    s.status = ServerStatus::Down;
+                    s.health = ServerStatus::Down;
                 }
             }
         });

@@ -5,8 +5,8 @@ use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::IntoResponse;
 use comfydash_wire::{
-    ComfyUiService, DatabaseService, Health, HealthStatus, Ping, QueueHealth, Services, Statistics,
-    UpDown,
+    ComfyUiService, DatabaseService, Health, HealthStatus, Ping, QueueHealth, ServerStatus,
+    Services, Statistics, UpDown,
 };
 
 use super::{AppState, queue::queue_health, uptime};
@@ -24,11 +24,13 @@ pub fn health_of(state: &State<AppState>) -> Health {
     let snap = state.store.snapshot();
     let servers = state.servers.health();
     let comfy_up = servers.iter().any(|s| s.status.is_up());
-    let all_up = servers.iter().all(|s| s.status.is_up());
+    let any_down = servers
+        .iter()
+        .any(|s| matches!(s.status, ServerStatus::Down | ServerStatus::Stuck));
     let db_up = state.store.is_writable();
     let pending = snap.get("pending");
     let qh = queue_health(pending, &state.config.queue);
-    let degraded = !all_up || !db_up || qh == QueueHealth::High;
+    let degraded = any_down || !comfy_up || !db_up || qh == QueueHealth::High;
     Health {
         status: if degraded {
             HealthStatus::Degraded

@@ -6,12 +6,14 @@ use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use base64::Engine;
 use comfydash_wire::{
     Job, JobAccepted, JobEvents, JobPage, JobStatus, JobUpdate, Prompt, StreamEvent, SubmitJob,
+    WorkflowInfo, WorkflowList,
 };
 use serde::Deserialize;
 use sha2::{Digest, Sha256};
 
 use super::{AdminKey, AnyKey, ApiError, ApiJson, ApiQuery, AppState, Authed, SubmitKey};
 use crate::store::{JobQuery, NewJob, SortKey, StoreError};
+use crate::templates::{self, TemplateError};
 
 /// Longest text prompt, in bytes.
 pub const MAX_PROMPT_TEXT: usize = 64 * 1024;
@@ -100,6 +102,28 @@ pub fn image_kind(b: &[u8]) -> Option<&'static str> {
     }
 }
 
+/// Checks that the job's graph (its template, or the graph sent) can be filled.
+fn check_template(req: &SubmitJob, has_image: bool, state: &AppState) -> Result<(), ApiError> {
+    let err = |e: TemplateError| match e {
+        TemplateError::Unknown(_) => ApiError::bad_request("unknown_workflow", e.to_string()),
+        _ => ApiError::bad_request("invalid_workflow", e.to_string()),
+    };
+    let params = req.params.as_ref();
+    match &req.prompt {
+        Prompt::Text(t) => {
+            let templates = state.worker.templates();
+            let (text, image) = state.worker.default_workflows();
+            let tpl = templates
+                .pick(req.workflow.as_deref(), has_image, (&text, &image))
+                .map_err(err)?;
+            templates::check(&tpl.graph, &tpl.name, Some(t), has_image, params).map_err(err)
+        }
+        Prompt::Graph(g) => {
+            templates::check(g, "the prompt graph", None, has_image, params).map_err(err)
+        }
+    }
+}
+
 /// Validates a submit request and turns it into a row to store.
 pub fn validate(mut req: SubmitJob, state: &AppState, actor: &str) -> Result<NewJob, ApiError> {
     validate_job_id(&req.job_id.0)?;
@@ -181,6 +205,11 @@ pub fn validate(mut req: SubmitJob, state: &AppState, actor: &str) -> Result<New
             "timeout_s must be between 1 and 86400",
         ));
     }
+    check_template(
+        &req,
+        input_image.is_some() || req.input_image_url.is_some(),
+        state,
+    )?;
     // serde_json's map is ordered by key, so serialising the typed request is its canonical form.
     let full = serde_json::to_string(&req)
         .map_err(|e| ApiError::bad_request("invalid_request", e.to_string()))?;
@@ -218,6 +247,7 @@ pub async fn submit(
         state
             .events
             .emit(StreamEvent::Job(JobUpdate::from(&out.job)));
+        state.worker.wake();
     }
     let mut headers = HeaderMap::new();
     if let Ok(v) = HeaderValue::from_str(&format!("/api/jobs/{}", out.job.job_id)) {
@@ -346,7 +376,92 @@ pub async fn get_job(
     State(state): State<AppState>,
     Path(id): Path<String>,
 ) -> Result<Json<Job>, ApiError> {
-    Ok(Json(state.store.job(checked_id(&id)?).await?))
+    let mut job = state.store.job(checked_id(&id)?).await?;
+    if job.status == JobStatus::Processing {
+        job.progress = state.worker.progress_of(&id);
+    }
+    if job.output_base64 {
+        inline_outputs(&mut job, state.worker.data_dir()).await;
+    }
+    Ok(Json(job))
+}
+
+/// Fills `base64` of each output from its file (for jobs that asked for inline outputs).
+pub async fn inline_outputs(job: &mut Job, data_dir: &std::path::Path) {
+    for o in &mut job.outputs {
+        let path = crate::worker::output_path(data_dir, &job.job_id.0, o.index, &o.filename);
+        if let Ok(bytes) = tokio::fs::read(&path).await {
+            o.base64 = Some(base64::engine::general_purpose::STANDARD.encode(bytes));
+        }
+    }
+}
+
+/// `GET /api/jobs/{id}/outputs/{index}`: one output file.
+pub async fn output(
+    _: Authed<AnyKey>,
+    State(state): State<AppState>,
+    Path((id, index)): Path<(String, String)>,
+) -> Result<axum::response::Response, ApiError> {
+    let job = state.store.job(checked_id(&id)?).await?;
+    let not_found = || {
+        ApiError::new(
+            StatusCode::NOT_FOUND,
+            "output_not_found",
+            format!("job {id:?} has no output {index:?}"),
+        )
+    };
+    let n: u32 = index.parse().map_err(|_| not_found())?;
+    let out = job
+        .outputs
+        .iter()
+        .find(|o| o.index == n)
+        .ok_or_else(not_found)?;
+    let path = crate::worker::output_path(state.worker.data_dir(), &id, n, &out.filename);
+    let file = tokio::fs::File::open(&path).await.map_err(|_| {
+        ApiError::new(
+            StatusCode::GONE,
+            "output_gone",
+            format!("output {n} of job {id:?} is no longer on disk"),
+        )
+    })?;
+    let body = axum::body::Body::from_stream(tokio_util::io::ReaderStream::new(file));
+    let headers = [
+        (header::CONTENT_TYPE, out.content_type.clone()),
+        (header::CONTENT_LENGTH, out.size.to_string()),
+        (
+            header::CONTENT_DISPOSITION,
+            format!("inline; filename=\"{}\"", out.filename.replace('"', "")),
+        ),
+        (header::ETAG, format!("\"{}\"", out.sha256)),
+    ];
+    Ok(axum::response::IntoResponse::into_response((headers, body)))
+}
+
+/// `GET /api/workflows`: templates with their placeholders.
+pub async fn workflows(_: Authed<AnyKey>, State(state): State<AppState>) -> Json<WorkflowList> {
+    let t = state.worker.templates();
+    let (text, image) = state.worker.default_workflows();
+    Json(WorkflowList {
+        workflows: t
+            .by_name
+            .values()
+            .map(|w| WorkflowInfo {
+                name: w.name.clone(),
+                placeholders: w.placeholders.clone(),
+                takes_image: w.takes_image(),
+                default_for: if w.name == text {
+                    Some("text".into())
+                } else if w.name == image {
+                    Some("image".into())
+                } else {
+                    None
+                },
+                classes: w.classes(),
+                source: w.source.clone(),
+            })
+            .collect(),
+        warnings: t.warnings.clone(),
+    })
 }
 
 /// `GET /api/jobs/{id}/events`.
@@ -366,6 +481,9 @@ pub async fn cancel(
     Path(id): Path<String>,
 ) -> Result<(StatusCode, Json<Job>), ApiError> {
     let job = state.store.cancel(checked_id(&id)?, &caller.name).await?;
+    if job.status == JobStatus::Processing {
+        state.worker.request_cancel(&id);
+    }
     state.events.emit(StreamEvent::Job(JobUpdate::from(&job)));
     let status = if job.status == JobStatus::Cancelled {
         StatusCode::OK
@@ -383,6 +501,7 @@ pub async fn retry(
 ) -> Result<Json<Job>, ApiError> {
     let job = state.store.retry(checked_id(&id)?, &caller.name).await?;
     state.events.emit(StreamEvent::Job(JobUpdate::from(&job)));
+    state.worker.wake();
     Ok(Json(job))
 }
 

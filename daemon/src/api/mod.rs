@@ -22,6 +22,7 @@ use bytes::Bytes;
 use serde::de::DeserializeOwned;
 
 pub use error::ApiError;
+pub use jobs::image_kind;
 pub use queue::queue_state;
 
 use crate::auth::{Caller, Keys, Role};
@@ -47,6 +48,8 @@ pub struct AppState {
     pub started: Instant,
     /// Live events.
     pub events: crate::events::Bus,
+    /// Runs jobs on ComfyUI.
+    pub worker: crate::worker::Worker,
     /// Queue history for charts.
     pub sampler: crate::stats::Sampler,
     /// Cancelled when the daemon shuts down (closes event streams).
@@ -75,10 +78,13 @@ pub fn router(state: AppState) -> Router {
         .route("/api/jobs/{id}/events", get(jobs::job_events))
         .route("/api/jobs/{id}/cancel", post(jobs::cancel))
         .route("/api/jobs/{id}/retry", post(jobs::retry))
+        .route("/api/jobs/{id}/outputs/{index}", get(jobs::output))
+        .route("/api/workflows", get(jobs::workflows))
         .route("/api/queue", get(queue::status))
         .route("/api/queue/pause", post(queue::pause))
         .route("/api/queue/resume", post(queue::resume))
         .route("/api/servers", get(servers::list))
+        .route("/api/servers/{name}/{action}", post(servers::action))
         .route("/api/stats/history", get(servers::history))
         // Everything above is bounded in time; the event stream below is long-lived by design.
         .layer(middleware::from_fn(move |req: Request, next: Next| {

@@ -49,6 +49,7 @@ pub async fn pause(
     if state.store.set_paused(true).await? {
         tracing::info!(actor = %caller.name, "queue paused");
     }
+    state.worker.wake();
     Ok(Json(state_of(&state)))
 }
 
@@ -60,5 +61,6 @@ pub async fn resume(
     if state.store.set_paused(false).await? {
         tracing::info!(actor = %caller.name, "queue resumed");
     }
+    state.worker.wake();
     Ok(Json(state_of(&state)))
 }

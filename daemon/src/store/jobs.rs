@@ -91,6 +91,36 @@ pub struct ClaimedJob {
     pub request: SubmitJob,
     /// Inline image bytes.
     pub input_image: Option<Vec<u8>>,
+    /// Submissions to ComfyUI in this attempt, this one included.
+    pub tries: u32,
+}
+
+/// How a processing job ends.
+#[derive(Debug, Clone)]
+pub enum JobEnd {
+    /// With these files.
+    Completed(Vec<JobOutput>),
+    /// With this error.
+    Failed(JobError),
+    /// Stopped on request.
+    Cancelled,
+}
+
+/// A processing job as the worker left it (for reconciliation after a restart).
+#[derive(Debug, Clone)]
+pub struct InFlight {
+    /// Job id.
+    pub id: String,
+    /// Server it was sent to.
+    pub server: Option<String>,
+    /// Prompt id it was sent as.
+    pub prompt_id: Option<String>,
+    /// Execution start, ms.
+    pub started_ms: Option<i64>,
+    /// Cancel requested.
+    pub cancel_requested: bool,
+    /// Submissions in this attempt.
+    pub tries: u32,
 }
 
 const COLUMNS: &str = "seq, id, status, priority, request, input_image IS NOT NULL, attempt, \
@@ -432,9 +462,13 @@ impl Store {
         .await
     }
 
-    /// Takes the next pending job (highest priority, then oldest) for `server`.
-    pub async fn claim_next(&self, server: &str) -> Result<Option<ClaimedJob>, StoreError> {
-        let server = server.to_string();
+    /// Takes the next pending job (highest priority, then oldest) for `server`, to be submitted as `prompt_id`.
+    pub async fn claim_next(
+        &self,
+        server: &str,
+        prompt_id: &str,
+    ) -> Result<Option<ClaimedJob>, StoreError> {
+        let (server, prompt_id) = (server.to_string(), prompt_id.to_string());
         self.write(move |c| {
             let id: Option<String> = c
                 .prepare_cached(
@@ -444,71 +478,69 @@ impl Store {
                 .optional()?;
             let Some(id) = id else { return Ok(None) };
             c.execute(
-                "UPDATE jobs SET server = ?2, tries = tries + 1 WHERE id = ?1",
-                params![id, server],
+                "UPDATE jobs SET server = ?2, prompt_id = ?3, tries = tries + 1 WHERE id = ?1",
+                params![id, server, prompt_id],
             )?;
             transition(c, &id, JobStatus::Pending, JobStatus::Processing, "", &[])?;
-            let detail = serde_json::json!({"server": server});
-            event(c, &id, "state", Some(JobStatus::Pending), Some(JobStatus::Processing), "worker", Some(&detail))?;
             let (_, job) = load(c, &id)?;
-            let (request, input_image): (String, Option<Vec<u8>>) = c.query_row(
-                "SELECT request, input_image FROM jobs WHERE id = ?1",
+            let (request, input_image, tries): (String, Option<Vec<u8>>, u32) = c.query_row(
+                "SELECT request, input_image, tries FROM jobs WHERE id = ?1",
                 [&id],
-                |r| Ok((r.get(0)?, r.get(1)?)),
+                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
             )?;
+            let detail = serde_json::json!({"server": server, "prompt_id": prompt_id, "try": tries});
+            event(c, &id, "state", Some(JobStatus::Pending), Some(JobStatus::Processing), "worker", Some(&detail))?;
             let request = serde_json::from_str(&request)
                 .map_err(|e| StoreError::Corrupt(format!("job {id}: stored request: {e}")))?;
             Ok(Some(ClaimedJob {
                 job,
                 request,
                 input_image,
+                tries,
             }))
         })
         .await
     }
 
-    /// Ends a processing job as completed (with outputs) or failed (with an error).
+    /// Ends a processing job; false when it was no longer processing (someone else ended it).
     pub async fn finish(
         &self,
         id: &str,
-        outcome: Result<Vec<JobOutput>, JobError>,
+        end: JobEnd,
         started_ms: Option<i64>,
-    ) -> Result<bool, StoreError> {
-        let id = id.to_string();
+        actor: &str,
+    ) -> Result<Option<Job>, StoreError> {
+        let (id, actor) = (id.to_string(), actor.to_string());
         self.write(move |c| {
             let now = now_ms();
-            let (to, mut vals, detail) = match &outcome {
-                Ok(outputs) => (
+            let (to, mut vals, detail) = match &end {
+                JobEnd::Completed(outputs) => (
                     JobStatus::Completed,
                     vec![("outputs", json_text(outputs))],
-                    None,
+                    Some(serde_json::json!({"outputs": outputs.len()})),
                 ),
-                Err(e) => (
+                JobEnd::Failed(e) => (
                     JobStatus::Failed,
                     vec![("error", json_text(e))],
                     serde_json::to_value(e).ok(),
                 ),
+                JobEnd::Cancelled => (JobStatus::Cancelled, vec![], None),
             };
             vals.push(("finished_at", now.into()));
             vals.push(("progress", SqlValue::Null));
             if let Some(s) = started_ms {
                 vals.push(("started_at", s.into()));
                 vals.push(("processing_ms", (now - s).max(0).into()));
+                vals.push(("queued_ms", SqlValue::Null));
             }
-            let raw = if started_ms.is_some() {
-                ", queued_ms = MAX(started_at - created_at, 0)"
-            } else {
-                ""
+            // queued_ms = accepted → execution start, computed in SQL from the row's created_at.
+            let raw = match started_ms {
+                Some(s) => format!(", queued_ms = MAX({s} - created_at, 0)"),
+                None => String::new(),
             };
-            // queued_ms reads started_at, so it must be set by an earlier statement when known.
-            if let Some(s) = started_ms {
-                c.execute(
-                    "UPDATE jobs SET started_at = ?2 WHERE id = ?1 AND status = 'processing'",
-                    params![id, s],
-                )?;
-            }
-            if !transition(c, &id, JobStatus::Processing, to, raw, &vals)? {
-                return Ok(false);
+            vals.retain(|(k, _)| *k != "queued_ms");
+            if !transition(c, &id, JobStatus::Processing, to, &raw, &vals)? {
+                return Ok(None);
             }
             if let (JobStatus::Completed, Some(s)) = (to, started_ms) {
                 bump(
@@ -525,10 +557,92 @@ impl Store {
                 "state",
                 Some(JobStatus::Processing),
                 Some(to),
-                "worker",
+                &actor,
                 detail.as_ref(),
             )?;
-            Ok(true)
+            Ok(Some(load(c, &id)?.1))
+        })
+        .await
+    }
+
+    /// Records that ComfyUI started executing a job's prompt.
+    pub async fn mark_started(&self, id: &str, started_ms: i64) -> Result<(), StoreError> {
+        let id = id.to_string();
+        self.write(move |c| {
+            c.execute(
+                "UPDATE jobs SET started_at = ?2, queued_ms = MAX(?2 - created_at, 0), updated_at = ?3 \
+                 WHERE id = ?1 AND status = 'processing'",
+                params![id, started_ms, now_ms()],
+            )?;
+            Ok(())
+        })
+        .await
+    }
+
+    /// Puts a processing job back in the queue (server lost, pause, restart); not terminal.
+    pub async fn requeue(&self, id: &str, reason: &str) -> Result<Option<Job>, StoreError> {
+        let (id, reason) = (id.to_string(), reason.to_string());
+        self.write(move |c| {
+            let reset = ", server = NULL, prompt_id = NULL, progress = NULL, started_at = NULL, queued_ms = NULL";
+            if !transition(c, &id, JobStatus::Processing, JobStatus::Pending, reset, &[])? {
+                return Ok(None);
+            }
+            let detail = serde_json::json!({"reason": reason});
+            event(c, &id, "requeued", Some(JobStatus::Processing), Some(JobStatus::Pending), "worker", Some(&detail))?;
+            Ok(Some(load(c, &id)?.1))
+        })
+        .await
+    }
+
+    /// Adds a line to a job's log without changing its state.
+    pub async fn log(
+        &self,
+        id: &str,
+        kind: &str,
+        actor: &str,
+        detail: Value,
+    ) -> Result<(), StoreError> {
+        let (id, kind, actor) = (id.to_string(), kind.to_string(), actor.to_string());
+        self.write(move |c| event(c, &id, &kind, None, None, &actor, Some(&detail)))
+            .await
+    }
+
+    /// Every processing job, for reconciliation after a restart.
+    pub async fn in_flight(&self) -> Result<Vec<InFlight>, StoreError> {
+        self.read(|c| {
+            let mut stmt = c.prepare(
+                "SELECT id, server, prompt_id, started_at, cancel_requested, tries FROM jobs WHERE status = 'processing' ORDER BY seq",
+            )?;
+            let rows = stmt.query_map([], |r| {
+                Ok(InFlight {
+                    id: r.get(0)?,
+                    server: r.get(1)?,
+                    prompt_id: r.get(2)?,
+                    started_ms: r.get(3)?,
+                    cancel_requested: r.get(4)?,
+                    tries: r.get(5)?,
+                })
+            })?;
+            Ok(rows.collect::<Result<_, _>>()?)
+        })
+        .await
+    }
+
+    /// The stored request and inline image of a job.
+    pub async fn request(&self, id: &str) -> Result<(SubmitJob, Option<Vec<u8>>), StoreError> {
+        let id = id.to_string();
+        self.read(move |c| {
+            let (request, image): (String, Option<Vec<u8>>) = c
+                .query_row(
+                    "SELECT request, input_image FROM jobs WHERE id = ?1",
+                    [&id],
+                    |r| Ok((r.get(0)?, r.get(1)?)),
+                )
+                .optional()?
+                .ok_or_else(|| StoreError::NotFound(id.clone()))?;
+            let req = serde_json::from_str(&request)
+                .map_err(|e| StoreError::Corrupt(format!("job {id}: stored request: {e}")))?;
+            Ok((req, image))
         })
         .await
     }

@@ -14,7 +14,7 @@ use std::time::Duration;
 use rusqlite::{Connection, OpenFlags};
 use tokio::sync::oneshot;
 
-pub use jobs::{ClaimedJob, JobQuery, NewJob, SortKey, Submitted, parse_cursor};
+pub use jobs::{ClaimedJob, InFlight, JobEnd, JobQuery, NewJob, SortKey, Submitted, parse_cursor};
 pub use migrate::SCHEMA_VERSION;
 
 use crate::config::Synchronous;
@@ -421,6 +421,34 @@ impl Store {
     /// Whether the queue is paused (persisted).
     pub fn paused(&self) -> bool {
         self.snapshot().paused
+    }
+
+    /// A stored setting.
+    pub async fn setting(&self, key: &str) -> Result<Option<String>, StoreError> {
+        let key = key.to_string();
+        self.read(move |c| {
+            use rusqlite::OptionalExtension;
+            Ok(
+                c.query_row("SELECT value FROM settings WHERE key = ?1", [key], |r| {
+                    r.get(0)
+                })
+                .optional()?,
+            )
+        })
+        .await
+    }
+
+    /// Stores a setting.
+    pub async fn set_setting(&self, key: &str, value: &str) -> Result<(), StoreError> {
+        let (key, value) = (key.to_string(), value.to_string());
+        self.write(move |c| {
+            c.execute(
+                "INSERT INTO settings(key, value) VALUES (?1, ?2) ON CONFLICT(key) DO UPDATE SET value = excluded.value",
+                [key, value],
+            )?;
+            Ok(())
+        })
+        .await
     }
 
     /// Pauses or resumes the queue; returns whether it changed.

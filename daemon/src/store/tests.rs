@@ -51,7 +51,7 @@ async fn claim_order_finish_and_counters() {
     store.submit(new_job("low2", 0)).await.unwrap();
     let order: Vec<String> = {
         let mut v = Vec::new();
-        while let Some(c) = store.claim_next("gpu0").await.unwrap() {
+        while let Some(c) = store.claim_next("gpu0", "p").await.unwrap() {
             assert_eq!(c.job.status, JobStatus::Processing);
             assert_eq!(c.job.server.as_deref(), Some("gpu0"));
             v.push(c.job.job_id.0);
@@ -72,25 +72,26 @@ async fn claim_order_finish_and_counters() {
         sha256: "00".into(),
         base64: None,
     };
-    assert!(
-        store
-            .finish("high", Ok(vec![out.clone()]), Some(start))
-            .await
-            .unwrap()
-    );
+    let end = JobEnd::Completed(vec![out]);
+    let first = store
+        .finish("high", end.clone(), Some(start), "worker")
+        .await;
+    assert!(first.unwrap().is_some());
     // A second finish loses the race: exactly one terminal transition.
-    assert!(
-        !store
-            .finish("high", Ok(vec![out]), Some(start))
-            .await
-            .unwrap()
-    );
+    let second = store.finish("high", end, Some(start), "worker").await;
+    assert!(second.unwrap().is_none());
     let err = JobError {
         code: "execution_error".into(),
         message: "boom".into(),
         node: Some("3".into()),
     };
-    assert!(store.finish("low", Err(err), Some(start)).await.unwrap());
+    assert!(
+        store
+            .finish("low", JobEnd::Failed(err), Some(start), "worker")
+            .await
+            .unwrap()
+            .is_some()
+    );
     let s = store.snapshot();
     assert_eq!(s.get("completed"), 1);
     assert_eq!(s.get("failed"), 1);

@@ -332,6 +332,81 @@ impl Client {
     }
 }
 
+/// A job output being downloaded: headers known, body read chunk by chunk.
+#[derive(Debug)]
+pub struct OutputDownload {
+    resp: reqwest::Response,
+    base: String,
+}
+
+impl OutputDownload {
+    /// Body length announced by the daemon, if any.
+    pub fn content_length(&self) -> Option<u64> {
+        self.resp.content_length()
+    }
+
+    /// The content type the daemon sent.
+    pub fn content_type(&self) -> Option<&str> {
+        self.resp
+            .headers()
+            .get(reqwest::header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+    }
+
+    /// The next piece of the body; `None` at the end.
+    pub async fn chunk(&mut self) -> Result<Option<impl AsRef<[u8]> + use<>>, ClientError> {
+        self.resp
+            .chunk()
+            .await
+            .map_err(|source| ClientError::Unreachable {
+                url: self.base.clone(),
+                source,
+            })
+    }
+}
+
+impl Client {
+    /// `GET /api/jobs/{id}/outputs/{index}`: the file, streamed (no overall time limit).
+    pub async fn output(&self, id: &str, index: u32) -> Result<OutputDownload, ClientError> {
+        let mut req = self.stream_http.get(format!(
+            "{}/api/jobs/{}/outputs/{index}",
+            self.base,
+            path_segment(id)
+        ));
+        if let Some(k) = &self.key {
+            req = req.header("x-api-key", k);
+        }
+        let resp = req
+            .send()
+            .await
+            .map_err(|source| ClientError::Unreachable {
+                url: self.base.clone(),
+                source,
+            })?;
+        check_protocol(&resp)?;
+        let status = resp.status();
+        if !status.is_success() {
+            let body = resp.bytes().await.unwrap_or_default();
+            return Err(match serde_json::from_slice::<ErrorBody>(&body) {
+                Ok(e) => ClientError::Api {
+                    status: status.as_u16(),
+                    code: e.error.code,
+                    message: e.error.message,
+                },
+                Err(_) => ClientError::Api {
+                    status: status.as_u16(),
+                    code: "http_error".into(),
+                    message: String::from_utf8_lossy(&body).chars().take(200).collect(),
+                },
+            });
+        }
+        Ok(OutputDownload {
+            resp,
+            base: self.base.clone(),
+        })
+    }
+}
+
 /// Job ids are `[A-Za-z0-9._:-]`, all safe in a path except a lone `.` or `..`.
 fn path_segment(id: &str) -> String {
     match id {

@@ -11,6 +11,8 @@ pub mod telemetry;
 
 #[cfg(feature = "client")]
 pub mod client;
+#[cfg(feature = "client")]
+pub mod connect;
 
 pub use error::{ErrorBody, ErrorDetail};
 pub use events::*;

@@ -61,3 +61,29 @@ pub struct StatsHistory {
     /// Samples, oldest first.
     pub samples: Vec<StatsSample>,
 }
+
+/// A workflow template, `GET /api/workflows`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct WorkflowInfo {
+    /// Name to pass as `workflow`.
+    pub name: String,
+    /// Placeholders it fills (`prompt`, `input_image`, `params.seed`, ...).
+    pub placeholders: Vec<String>,
+    /// Whether it takes an input image.
+    pub takes_image: bool,
+    /// `text` or `image` when it is the default for such jobs.
+    pub default_for: Option<String>,
+    /// Node classes it uses.
+    pub classes: Vec<String>,
+    /// `builtin` or the file it came from.
+    pub source: String,
+}
+
+/// `GET /api/workflows`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct WorkflowList {
+    /// Templates by name.
+    pub workflows: Vec<WorkflowInfo>,
+    /// Problems found loading or checking them (e.g. node classes a server does not have).
+    pub warnings: Vec<String>,
+}

@@ -1,0 +1,143 @@
+//! The worker: runs jobs on ComfyUI servers.
+//!
+//! One pipeline task per server (see [`pipeline`]); they share this state:
+//! - wake-ups when work arrives (submit, retry, resume);
+//! - cancel requests for processing jobs;
+//! - live progress per job (shown by the API, streamed as coalesced events, never stored);
+//! - the workflow templates.
+
+mod outputs;
+mod pipeline;
+mod prepare;
+
+use std::collections::{HashMap, HashSet};
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex, RwLock};
+
+use comfydash_wire::Progress;
+use tokio::sync::Notify;
+use tokio_util::sync::CancellationToken;
+
+pub use outputs::output_path;
+
+use crate::config::{Config, WorkerConfig};
+use crate::events::Bus;
+use crate::outbound::{Limits, Outbound};
+use crate::servers::Servers;
+use crate::store::Store;
+use crate::templates::Templates;
+
+struct Shared {
+    store: Store,
+    bus: Bus,
+    servers: Servers,
+    cfg: WorkerConfig,
+    templates: RwLock<Arc<Templates>>,
+    outbound: Outbound,
+    limits: Limits,
+    data_dir: PathBuf,
+    run_id: String,
+    wakes: Vec<Arc<Notify>>,
+    cancels: Mutex<HashSet<String>>,
+    progress: Mutex<HashMap<String, Progress>>,
+}
+
+/// Handle to the worker; cheap to clone.
+#[derive(Clone)]
+pub struct Worker {
+    shared: Arc<Shared>,
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+impl Worker {
+    /// A worker for the configured servers.
+    pub fn new(
+        config: &Config,
+        store: Store,
+        bus: Bus,
+        servers: Servers,
+        outbound: Outbound,
+    ) -> Worker {
+        let templates = Templates::load(config.worker.workflows_dir.as_deref());
+        for w in &templates.warnings {
+            tracing::warn!(warning = %w, "workflow templates");
+        }
+        let limits = Limits {
+            timeout: config.outbound.timeout,
+            connect_timeout: config.outbound.connect_timeout,
+            max_bytes: config.outbound.max_bytes,
+            max_redirects: config.outbound.max_redirects,
+        };
+        Worker {
+            shared: Arc::new(Shared {
+                store,
+                bus,
+                servers,
+                cfg: config.worker.clone(),
+                templates: RwLock::new(Arc::new(templates)),
+                outbound,
+                limits,
+                data_dir: config.data_dir.clone(),
+                run_id: format!("comfydash-{}", uuid::Uuid::new_v4().simple()),
+                wakes: config
+                    .servers
+                    .iter()
+                    .map(|_| Arc::new(Notify::new()))
+                    .collect(),
+                cancels: Mutex::new(HashSet::new()),
+                progress: Mutex::new(HashMap::new()),
+            }),
+        }
+    }
+
+    /// Starts one pipeline per server.
+    pub fn spawn(&self, config: &Config, shutdown: CancellationToken) {
+        for (idx, server) in config.servers.iter().enumerate() {
+            let p = pipeline::Pipeline::new(self.shared.clone(), idx, server);
+            tokio::spawn(p.run(shutdown.clone()));
+        }
+    }
+
+    /// Wakes every pipeline (new work, resumed queue).
+    pub fn wake(&self) {
+        for w in &self.shared.wakes {
+            w.notify_one();
+        }
+    }
+
+    /// Asks the pipeline running `job_id` to stop it.
+    pub fn request_cancel(&self, job_id: &str) {
+        lock(&self.shared.cancels).insert(job_id.to_string());
+        self.wake();
+    }
+
+    /// Latest progress of a processing job.
+    pub fn progress_of(&self, job_id: &str) -> Option<Progress> {
+        lock(&self.shared.progress).get(job_id).cloned()
+    }
+
+    /// The templates in use.
+    pub fn templates(&self) -> Arc<Templates> {
+        self.shared
+            .templates
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
+    }
+
+    /// Where the daemon keeps job files.
+    pub fn data_dir(&self) -> &std::path::Path {
+        &self.shared.data_dir
+    }
+
+    /// Default template names (text, image).
+    pub fn default_workflows(&self) -> (String, String) {
+        (
+            self.shared.cfg.default_workflow.clone(),
+            self.shared.cfg.default_image_workflow.clone(),
+        )
+    }
+}
