@@ -365,12 +365,16 @@ impl Store {
     /// Cancels a pending job at once; marks a processing one for the worker to stop.
     pub async fn cancel(&self, id: &str, actor: &str) -> Result<Job, StoreError> {
         let (id, actor) = (id.to_string(), actor.to_string());
+        let hook = self.terminal_hook();
         self.write(move |c| {
             let (_, job) = load(c, &id)?;
             match job.status {
                 JobStatus::Pending => {
                     if transition(c, &id, JobStatus::Pending, JobStatus::Cancelled, ", finished_at = ?4", &[])? {
                         event(c, &id, "state", Some(JobStatus::Pending), Some(JobStatus::Cancelled), &actor, None)?;
+                        if let Some(hook) = &hook {
+                            hook(c, &load(c, &id)?.1)?;
+                        }
                     }
                 }
                 JobStatus::Processing if !job.cancel_requested => {
@@ -511,6 +515,7 @@ impl Store {
         actor: &str,
     ) -> Result<Option<Job>, StoreError> {
         let (id, actor) = (id.to_string(), actor.to_string());
+        let hook = self.terminal_hook();
         self.write(move |c| {
             let now = now_ms();
             let (to, mut vals, detail) = match &end {
@@ -560,7 +565,11 @@ impl Store {
                 &actor,
                 detail.as_ref(),
             )?;
-            Ok(Some(load(c, &id)?.1))
+            let job = load(c, &id)?.1;
+            if let Some(hook) = &hook {
+                hook(c, &job)?;
+            }
+            Ok(Some(job))
         })
         .await
     }

@@ -70,7 +70,43 @@ CREATE TABLE telemetry_latest (
     at INTEGER NOT NULL,
     PRIMARY KEY (source, metric)
 ) WITHOUT ROWID;
-"#];
+"#,
+    // 2: webhook outbox. One event per terminal job with a webhook, written in the same
+    // transaction as the state change; every delivery attempt is kept.
+    r#"
+CREATE TABLE webhook_events (
+    id TEXT PRIMARY KEY,
+    job_id TEXT NOT NULL,
+    url TEXT NOT NULL,
+    type TEXT NOT NULL,
+    payload TEXT NOT NULL,
+    status TEXT NOT NULL,
+    attempts INTEGER NOT NULL DEFAULT 0,
+    next_attempt_at INTEGER NOT NULL,
+    created_at INTEGER NOT NULL,
+    updated_at INTEGER NOT NULL,
+    last_status_code INTEGER,
+    last_error TEXT
+);
+CREATE INDEX webhook_events_due ON webhook_events(status, next_attempt_at);
+CREATE INDEX webhook_events_job ON webhook_events(job_id, created_at);
+CREATE INDEX webhook_events_updated ON webhook_events(status, updated_at);
+CREATE TABLE webhook_attempts (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    event_id TEXT NOT NULL,
+    at INTEGER NOT NULL,
+    status_code INTEGER,
+    latency_ms INTEGER,
+    response_head TEXT,
+    error TEXT
+);
+CREATE INDEX webhook_attempts_event ON webhook_attempts(event_id, id);
+"#,
+    // 3: alerts (rules' state, silences, notifications). Filled in by the alerts module.
+    r#"
+CREATE TABLE alerts_placeholder (id INTEGER PRIMARY KEY);
+"#,
+];
 
 /// The schema version this build writes.
 pub const SCHEMA_VERSION: i64 = MIGRATIONS.len() as i64;

@@ -112,6 +112,10 @@ trait WriteOp: Send {
 
 type WriteJob = Box<dyn WriteOp>;
 
+/// Called inside the transaction of every terminal transition (completed, failed, cancelled),
+/// with the job as it is after the change; an error rolls the transition back.
+pub type TerminalHook = Arc<dyn Fn(&Connection, &comfydash_wire::Job) -> Result<(), StoreError> + Send + Sync>;
+
 struct Op<R, F> {
     f: Option<F>,
     result: Option<Result<R, StoreError>>,
@@ -155,6 +159,7 @@ struct Inner {
     snapshot: RwLock<Arc<Snapshot>>,
     changes: tokio::sync::watch::Sender<Arc<Snapshot>>,
     writable: AtomicBool,
+    terminal_hook: RwLock<Option<TerminalHook>>,
 }
 
 /// Store options.
@@ -205,6 +210,7 @@ impl Store {
             snapshot: RwLock::new(snapshot),
             changes,
             writable: AtomicBool::new(true),
+            terminal_hook: RwLock::new(None),
         });
         let weak = Arc::downgrade(&inner);
         let max_batch = opts.max_batch.max(1);
@@ -276,6 +282,23 @@ impl Store {
     pub fn snapshot(&self) -> Arc<Snapshot> {
         self.inner
             .snapshot
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
+    }
+
+    /// Installs the hook run inside every terminal transition (the webhook outbox).
+    pub fn set_terminal_hook(&self, hook: TerminalHook) {
+        *self
+            .inner
+            .terminal_hook
+            .write()
+            .unwrap_or_else(|e| e.into_inner()) = Some(hook);
+    }
+
+    fn terminal_hook(&self) -> Option<TerminalHook> {
+        self.inner
+            .terminal_hook
             .read()
             .unwrap_or_else(|e| e.into_inner())
             .clone()
