@@ -26,6 +26,7 @@ pub fn test_config(dir: &Path) -> Config {
     c.servers = vec![ServerConfig {
         name: "gpu0".into(),
         url: format!("http://{}", dead_addr()),
+        restart_command: None,
     }];
     c.keys = vec![
         KeyConfig {
@@ -99,6 +100,18 @@ impl Harness {
         })
         .await;
         assert!(up, "ComfyUI server never came up");
+    }
+
+    /// Waits until every server's status is one of `ok`.
+    pub async fn wait_server_up_or(&self, ok: &[&str]) {
+        let up = eventually(Duration::from_secs(10), || async {
+            let b = self.get("/api/servers", Some(READ_KEY)).await.body;
+            b["servers"]
+                .as_array()
+                .is_some_and(|a| a.iter().all(|s| ok.iter().any(|o| s["status"] == *o)))
+        })
+        .await;
+        assert!(up, "servers never reached {ok:?}");
     }
 
     /// Waits until the job reaches `status`, returning it.
@@ -339,4 +352,54 @@ pub fn send_signal(pid: u32, sig: &str) {
         .unwrap()
         .success();
     assert!(ok, "kill -{sig} {pid} failed");
+}
+
+/// Fast worker settings for a daemon started as the real binary.
+pub const FAST_TOML: &str = r#"
+[probe]
+interval = 50
+timeout = 500
+failures_before_down = 2
+[worker]
+poll_interval = 50
+comfyui_timeout = 2000
+reconnect_max = 100
+"#;
+
+impl Proc {
+    /// Starts the real binary against these ComfyUI servers with `toml` as its config file.
+    pub fn spawn_configured(data_dir: &Path, comfyui: &[String], toml: &str) -> Proc {
+        let config = data_dir.join("test-config.toml");
+        std::fs::write(&config, toml).unwrap();
+        for _ in 0..5 {
+            let addr = dead_addr();
+            let child = Command::new(env!("CARGO_BIN_EXE_comfydash"))
+                .arg("daemon")
+                .arg("--listen")
+                .arg(addr.to_string())
+                .arg("--data-dir")
+                .arg(data_dir)
+                .arg("--comfyui-url")
+                .arg(comfyui.join(","))
+                .env("DASHBOARD_API_KEY", SUBMIT_KEY)
+                .env("COMFYDASH_ADMIN_KEY", ADMIN_KEY)
+                .env("COMFYDASH_CONFIG", &config)
+                .env("COMFYDASH_LOG", "warn")
+                .stdin(Stdio::null())
+                .stdout(Stdio::null())
+                .stderr(Stdio::inherit())
+                .spawn()
+                .unwrap();
+            let mut p = Proc {
+                child,
+                url: format!("http://{addr}"),
+            };
+            if p.wait_ready(Duration::from_secs(20)) {
+                return p;
+            }
+            let _ = p.child.kill();
+            let _ = p.child.wait();
+        }
+        panic!("daemon did not start");
+    }
 }

@@ -62,6 +62,9 @@ pub struct ServerConfig {
     pub name: String,
     /// Base URL, e.g. `http://127.0.0.1:8188`.
     pub url: String,
+    /// Shell command the watchdog runs to restart a stuck server (e.g. `systemctl restart comfyui@0`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub restart_command: Option<String>,
 }
 
 /// One API key.
@@ -327,6 +330,35 @@ impl Default for WorkerConfig {
     }
 }
 
+/// The stuck-server watchdog.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct WatchdogConfig {
+    /// After interrupting a timed-out job, how long ComfyUI has to stop it before the server is stuck.
+    #[serde(with = "duration")]
+    pub interrupt_grace: Duration,
+    /// A busy server silent this long (no WebSocket message, no change in its queue) is stuck.
+    #[serde(with = "duration")]
+    pub silence: Duration,
+    /// Least time between two runs of a server's restart command.
+    #[serde(with = "duration")]
+    pub restart_cooldown: Duration,
+    /// Time limit of the restart command.
+    #[serde(with = "duration")]
+    pub restart_timeout: Duration,
+}
+
+impl Default for WatchdogConfig {
+    fn default() -> Self {
+        WatchdogConfig {
+            interrupt_grace: Duration::from_secs(30),
+            silence: Duration::from_secs(600),
+            restart_cooldown: Duration::from_secs(300),
+            restart_timeout: Duration::from_secs(60),
+        }
+    }
+}
+
 /// The config file's schema (every field optional).
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
@@ -357,6 +389,8 @@ pub struct FileConfig {
     pub stats: StatsConfig,
     /// Running jobs.
     pub worker: WorkerConfig,
+    /// Stuck servers.
+    pub watchdog: WatchdogConfig,
 }
 
 /// The effective configuration the daemon runs with.
@@ -391,6 +425,8 @@ pub struct Config {
     pub stats: StatsConfig,
     /// Running jobs.
     pub worker: WorkerConfig,
+    /// Stuck servers.
+    pub watchdog: WatchdogConfig,
 }
 
 impl Config {
@@ -423,6 +459,7 @@ impl Config {
             events: file.events,
             stats: file.stats,
             worker: file.worker,
+            watchdog: file.watchdog,
         }
     }
 
@@ -548,6 +585,7 @@ pub fn servers_from_urls(urls: &[String]) -> Vec<ServerConfig> {
         .map(|(i, u)| ServerConfig {
             name: format!("comfyui-{i}"),
             url: u.trim_end_matches('/').to_string(),
+            restart_command: None,
         })
         .collect()
 }

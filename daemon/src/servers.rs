@@ -29,6 +29,8 @@ pub struct ServerState {
     pub health: ServerStatus,
     /// What the operator set.
     pub mode: Mode,
+    /// Marked by the watchdog: busy without progress.
+    pub stuck: bool,
     /// Last successful probe's latency.
     pub latency_ms: Option<u64>,
     /// Failures since the last success.
@@ -78,6 +80,7 @@ impl ServerState {
     fn derive(&mut self) {
         self.status = match (self.mode, self.health) {
             (Mode::Disabled, _) => ServerStatus::Disabled,
+            (_, ServerStatus::Up) if self.stuck => ServerStatus::Stuck,
             (_, ServerStatus::Up) if self.mode == Mode::Draining => ServerStatus::Draining,
             (_, h) => h,
         };
@@ -122,6 +125,7 @@ impl Servers {
                 status: ServerStatus::Unknown,
                 health: ServerStatus::Unknown,
                 mode: Mode::Active,
+                stuck: false,
                 latency_ms: None,
                 consecutive_failures: 0,
                 device: None,
@@ -199,6 +203,21 @@ impl Servers {
     pub fn set_mode(&self, idx: usize, mode: Mode) -> Option<ServerState> {
         self.update(idx, |s| s.mode = mode);
         self.all().into_iter().nth(idx)
+    }
+
+    /// Marks server `idx` stuck or recovered.
+    pub fn set_stuck(&self, idx: usize, stuck: bool) {
+        self.update(idx, |s| s.stuck = stuck);
+    }
+
+    /// Probed health of server `idx` (unknown, up or down), whatever the mode.
+    pub fn health_of(&self, idx: usize) -> ServerStatus {
+        self.inner
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(idx)
+            .map(|s| s.health)
+            .unwrap_or(ServerStatus::Unknown)
     }
 
     /// Records how many jobs server `idx` has in flight.

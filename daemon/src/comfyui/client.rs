@@ -192,6 +192,22 @@ impl ComfyClient {
         })
     }
 
+    /// How many prompts `/queue` shows running.
+    pub async fn running_count(&self) -> Result<usize, ComfyError> {
+        let resp = self
+            .http
+            .get(self.url("/queue"))
+            .send()
+            .await
+            .map_err(ComfyError::from_reqwest)?;
+        let (status, bytes) = Self::read(resp).await?;
+        let v: Value =
+            serde_json::from_slice(&bytes).map_err(|_| Self::unexpected(status, &bytes))?;
+        Ok(v.get("queue_running")
+            .and_then(Value::as_array)
+            .map_or(0, Vec::len))
+    }
+
     /// `POST /queue {"delete": [id]}`: removes a waiting prompt (never the running one).
     pub async fn delete_queued(&self, prompt_id: &str) -> Result<(), ComfyError> {
         self.post_empty("/queue", json!({"delete": [prompt_id]}))

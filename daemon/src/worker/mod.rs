@@ -20,7 +20,7 @@ use tokio_util::sync::CancellationToken;
 
 pub use outputs::output_path;
 
-use crate::config::{Config, WorkerConfig};
+use crate::config::{Config, WatchdogConfig, WorkerConfig};
 use crate::events::Bus;
 use crate::outbound::{Limits, Outbound};
 use crate::servers::Servers;
@@ -32,6 +32,7 @@ struct Shared {
     bus: Bus,
     servers: Servers,
     cfg: WorkerConfig,
+    watchdog: WatchdogConfig,
     templates: RwLock<Arc<Templates>>,
     outbound: Outbound,
     limits: Limits,
@@ -77,6 +78,7 @@ impl Worker {
                 bus,
                 servers,
                 cfg: config.worker.clone(),
+                watchdog: config.watchdog.clone(),
                 templates: RwLock::new(Arc::new(templates)),
                 outbound,
                 limits,

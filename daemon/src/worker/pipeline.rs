@@ -6,11 +6,15 @@
 //! - collects outputs and ends each job exactly once (the store's conditional update);
 //! - handles cancels (delete from ComfyUI's queue, or interrupt the running prompt), timeouts,
 //!   pause (pulls back prompts not yet started) and lost prompts (requeued, bounded);
-//! - on start, adopts the jobs a previous daemon run left processing on this server.
+//! - on start, adopts the jobs a previous daemon run left processing on this server;
+//! - watchdog: a server that ignores an interrupt past `interrupt_grace`, or stays busy and
+//!   silent past `silence`, is marked stuck: its jobs are requeued elsewhere, its restart
+//!   command (if any) runs at most once per `restart_cooldown`, and it rejoins once nothing is
+//!   running on it any more.
 
 use std::collections::HashMap;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use comfydash_wire::{Job, JobError, JobStatus, JobUpdate, Progress, ServerStatus, StreamEvent};
 use tokio::sync::{mpsc, watch};
@@ -34,6 +38,7 @@ struct Flight {
     interrupted: bool,
     tries: u32,
     collect_failures: u32,
+    interrupt_at: Option<Instant>,
 }
 
 pub(super) struct Pipeline {
@@ -43,6 +48,10 @@ pub(super) struct Pipeline {
     comfy: ComfyClient,
     flights: HashMap<String, Flight>,
     client_id: Option<String>,
+    restart_command: Option<String>,
+    last_activity: Instant,
+    stuck: bool,
+    last_restart: Option<Instant>,
 }
 
 fn job_error(code: &str, message: impl Into<String>, node: Option<String>) -> JobError {
@@ -63,6 +72,10 @@ impl Pipeline {
             comfy,
             flights: HashMap::new(),
             client_id: None,
+            restart_command: server.restart_command.clone(),
+            last_activity: Instant::now(),
+            stuck: false,
+            last_restart: None,
         }
     }
 
@@ -90,6 +103,7 @@ impl Pipeline {
             }
             self.handle_cancels().await;
             self.check_timeouts().await;
+            self.watchdog().await;
             if self.shared.store.paused() {
                 self.pull_back().await;
             } else {
@@ -136,6 +150,7 @@ impl Pipeline {
                     interrupted: false,
                     tries,
                     collect_failures: 0,
+                    interrupt_at: None,
                 },
             );
             if j.cancel_requested {
@@ -171,7 +186,10 @@ impl Pipeline {
                 self.poll().await;
             }
             SocketMsg::Disconnected => self.client_id = None,
-            SocketMsg::Event(ev) => self.on_event(ev).await,
+            SocketMsg::Event(ev) => {
+                self.last_activity = Instant::now();
+                self.on_event(ev).await
+            }
         }
     }
 
@@ -277,7 +295,8 @@ impl Pipeline {
     /// ComfyUI did not answer. While the prober still calls it up this is a blip; once it is
     /// down, its prompts are requeued so they run elsewhere or after it returns.
     async fn unreachable(&mut self, e: ComfyError) {
-        if self.server_up() || !e.is_transient() {
+        // Unknown (not probed yet, e.g. just after a restart) is not down: keep following.
+        if self.shared.servers.health_of(self.idx) != ServerStatus::Down || !e.is_transient() {
             tracing::debug!(server = %self.name, error = %e, "poll failed");
             return;
         }
@@ -429,6 +448,7 @@ impl Pipeline {
             } else if !interrupted {
                 if let Some(f) = self.flights.get_mut(&prompt_id) {
                     f.interrupted = true;
+                    f.interrupt_at = Some(Instant::now());
                 }
                 let _ = self.comfy.interrupt(&prompt_id).await;
                 let _ = self
@@ -461,6 +481,7 @@ impl Pipeline {
             if let Some(f) = self.flights.get_mut(&prompt_id) {
                 f.timed_out = true;
                 f.interrupted = true;
+                f.interrupt_at = Some(Instant::now());
             }
             tracing::warn!(job = %job_id, server = %self.name, "job timed out; interrupting");
             let _ = self.comfy.interrupt(&prompt_id).await;
@@ -599,6 +620,73 @@ impl Pipeline {
             interrupted: false,
             tries: claimed.tries,
             collect_failures: 0,
+            interrupt_at: None,
+        }
+    }
+
+    /// Marks the server stuck when an interrupt had no effect or a busy server went silent;
+    /// clears the mark once nothing runs on it any more.
+    async fn watchdog(&mut self) {
+        let wd = &self.shared.watchdog;
+        if self.stuck {
+            if let Ok(0) = self.comfy.running_count().await {
+                self.stuck = false;
+                self.last_activity = Instant::now();
+                self.shared.servers.set_stuck(self.idx, false);
+                tracing::info!(server = %self.name, "server recovered from stuck");
+            }
+            return;
+        }
+        let ignored = self
+            .flights
+            .values()
+            .any(|f| f.interrupt_at.is_some_and(|t| t.elapsed() > wd.interrupt_grace));
+        let busy = self.flights.values().any(|f| f.started_ms.is_some());
+        let silent = busy && self.last_activity.elapsed() > wd.silence;
+        let reason = if ignored {
+            format!("an interrupt had no effect within {} ms", wd.interrupt_grace.as_millis())
+        } else if silent {
+            format!("busy with no progress for {} ms", wd.silence.as_millis())
+        } else {
+            return;
+        };
+        tracing::warn!(server = %self.name, reason = %reason, "server is stuck");
+        self.stuck = true;
+        self.shared.servers.set_stuck(self.idx, true);
+        let flights: Vec<(String, Flight)> = self.flights.drain().collect();
+        for (prompt_id, f) in flights {
+            let detail = serde_json::json!({"server": self.name, "prompt_id": prompt_id, "reason": reason});
+            let _ = self.shared.store.log(&f.job_id, "watchdog", "watchdog", detail).await;
+            let why = format!("server {} is stuck: {reason}", self.name);
+            self.lost(f, &why).await;
+        }
+        self.restart().await;
+    }
+
+    /// Runs the server's restart command, at most once per cooldown.
+    async fn restart(&mut self) {
+        let Some(cmd) = self.restart_command.clone() else {
+            return;
+        };
+        let wd = &self.shared.watchdog;
+        if self.last_restart.is_some_and(|t| t.elapsed() < wd.restart_cooldown) {
+            tracing::warn!(server = %self.name, "restart skipped: cooldown");
+            return;
+        }
+        self.last_restart = Some(Instant::now());
+        tracing::warn!(server = %self.name, command = %cmd, "running restart command");
+        let run = tokio::process::Command::new("sh")
+            .arg("-c")
+            .arg(&cmd)
+            .kill_on_drop(true)
+            .output();
+        match tokio::time::timeout(wd.restart_timeout, run).await {
+            Ok(Ok(out)) if out.status.success() => {
+                tracing::info!(server = %self.name, "restart command succeeded")
+            }
+            Ok(Ok(out)) => tracing::error!(server = %self.name, status = %out.status, "restart command failed"),
+            Ok(Err(e)) => tracing::error!(server = %self.name, error = %e, "restart command could not run"),
+            Err(_) => tracing::error!(server = %self.name, "restart command timed out"),
         }
     }
 }
