@@ -1,34 +1,27 @@
 //! `comfydash daemon`: loads the configuration, binds, runs until SIGTERM or SIGINT.
 
 use std::collections::HashMap;
-use std::process::ExitCode;
 
 use anyhow::Context;
-use comfydash_daemon::config::{Config, Overrides};
+use comfydash_daemon::config::{Config, ConfigError, Overrides};
 use tracing_subscriber::EnvFilter;
 
 use crate::cli::DaemonArgs;
 
-/// Runs the daemon until a signal stops it; exit 0 after a clean stop.
-pub async fn run(args: DaemonArgs) -> anyhow::Result<ExitCode> {
+/// Runs the daemon until a signal stops it.
+pub async fn run(args: DaemonArgs) -> anyhow::Result<()> {
     tracing_subscriber::fmt()
         .with_env_filter(
             EnvFilter::try_from_env("COMFYDASH_LOG").unwrap_or_else(|_| EnvFilter::new("info")),
         )
         .with_writer(std::io::stderr)
         .init();
-    let overrides = Overrides {
-        listen: args.listen,
-        comfyui_urls: args.comfyui_url,
-        data_dir: args.data_dir,
-        config: args.config,
-    };
-    let env: HashMap<String, String> = std::env::vars().collect();
-    let config = Config::load(&overrides, &env)?;
+    let config = load_config(&args)?;
     let listener = tokio::net::TcpListener::bind(config.listen)
         .await
         .with_context(|| format!("cannot listen on {}", config.listen))?;
     let daemon = comfydash_daemon::start(config, listener).await?;
+    spawn_reload_on_hangup(args.clone(), daemon.reloader());
     let token = daemon.shutdown_token();
     tokio::spawn(async move {
         wait_for_signal().await;
@@ -36,7 +29,19 @@ pub async fn run(args: DaemonArgs) -> anyhow::Result<ExitCode> {
         token.cancel();
     });
     daemon.wait().await;
-    Ok(ExitCode::SUCCESS)
+    Ok(())
+}
+
+/// The effective configuration: flags and environment over the config file over defaults.
+pub fn load_config(args: &DaemonArgs) -> Result<Config, ConfigError> {
+    let overrides = Overrides {
+        listen: args.listen,
+        comfyui_urls: args.comfyui_url.clone(),
+        data_dir: args.data_dir.clone(),
+        config: args.config.clone(),
+    };
+    let env: HashMap<String, String> = std::env::vars().collect();
+    Config::load(&overrides, &env)
 }
 
 #[cfg(unix)]
@@ -54,6 +59,32 @@ async fn wait_for_signal() {
         _ = int.recv() => {}
     }
 }
+
+/// On SIGHUP, loads the configuration again and applies what can change live (keys, templates).
+#[cfg(unix)]
+fn spawn_reload_on_hangup(args: DaemonArgs, reloader: comfydash_daemon::Reloader) {
+    use tokio::signal::unix::{SignalKind, signal};
+    tokio::spawn(async move {
+        let Ok(mut hup) = signal(SignalKind::hangup()) else {
+            return;
+        };
+        while hup.recv().await.is_some() {
+            match load_config(&args) {
+                Ok(config) => {
+                    for note in reloader.reload(&config) {
+                        tracing::warn!("{note}");
+                    }
+                }
+                Err(e) => {
+                    tracing::error!(error = %e, "reload failed; keeping the running configuration")
+                }
+            }
+        }
+    });
+}
+
+#[cfg(not(unix))]
+fn spawn_reload_on_hangup(_: DaemonArgs, _: comfydash_daemon::Reloader) {}
 
 #[cfg(not(unix))]
 async fn wait_for_signal() {

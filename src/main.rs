@@ -1,7 +1,14 @@
 //! `comfydash`: the daemon, the console and the scripting CLI in one binary.
 
+#[macro_use]
+mod output;
+
 mod cli;
+mod commands;
 mod daemon;
+mod exit;
+mod progress;
+mod table;
 
 use std::process::ExitCode;
 
@@ -16,16 +23,11 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    let result = runtime.block_on(async {
-        match cli.command {
-            cli::Command::Daemon(args) => daemon::run(args).await,
-        }
-    });
-    match result {
-        Ok(code) => code,
+    match runtime.block_on(commands::run(cli.command)) {
+        Ok(code) => code.into(),
         Err(e) => {
-            eprintln!("comfydash: {e:#}");
-            ExitCode::FAILURE
+            eprintln!("comfydash: {}", exit::describe(&e));
+            exit::of(&e).into()
         }
     }
 }

@@ -5,13 +5,19 @@ mod harness;
 
 /// Bad input: every rejection has the right status and code and changes nothing.
 mod bad_input;
+/// The scripting CLI, run as the real binary against in-process daemons.
+mod cli;
 /// The Lensia quick-start contract, call by call and field by field.
 mod contract;
-/// The worker on one simulated ComfyUI: templates, images, progress, errors, cancel, pause, restarts.
-mod worker;
 /// Crash safety and signals with the real binary.
 mod crash;
 /// The live event stream: delivery, resume, resync, shutdown.
 mod events;
 /// Jobs API: idempotency, listing, cancel, retry, delete, pause, limits.
 mod jobs;
+/// Prometheus metrics, the Grafana and Prometheus assets, systemd notifications.
+mod metrics;
+/// Several servers: load sharing, failover, drain, watchdog, crash reconciliation.
+mod servers;
+/// The worker on one simulated ComfyUI: templates, images, progress, errors, cancel, pause, restarts.
+mod worker;

@@ -47,14 +47,16 @@ struct Entry {
 }
 
 /// The set of accepted keys, held as digests so comparison time does not depend on key length.
+/// Replaceable at run time (SIGHUP reload).
 pub struct Keys {
-    entries: Vec<Entry>,
+    entries: std::sync::RwLock<Vec<Entry>>,
 }
 
 impl fmt::Debug for Keys {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let entries = self.entries.read().unwrap_or_else(|e| e.into_inner());
         f.debug_list()
-            .entries(self.entries.iter().map(|e| (&e.name, e.role)))
+            .entries(entries.iter().map(|e| (&e.name, e.role)))
             .finish()
     }
 }
@@ -63,22 +65,31 @@ impl Keys {
     /// Builds the set from configured keys.
     pub fn new(keys: &[KeyConfig]) -> Self {
         Keys {
-            entries: keys
-                .iter()
-                .map(|k| Entry {
-                    digest: Sha256::digest(k.key.as_bytes()).into(),
-                    name: k.name.clone(),
-                    role: k.role,
-                })
-                .collect(),
+            entries: std::sync::RwLock::new(Self::entries(keys)),
         }
+    }
+
+    fn entries(keys: &[KeyConfig]) -> Vec<Entry> {
+        keys.iter()
+            .map(|k| Entry {
+                digest: Sha256::digest(k.key.as_bytes()).into(),
+                name: k.name.clone(),
+                role: k.role,
+            })
+            .collect()
+    }
+
+    /// Replaces every key at once.
+    pub fn replace(&self, keys: &[KeyConfig]) {
+        *self.entries.write().unwrap_or_else(|e| e.into_inner()) = Self::entries(keys);
     }
 
     /// Finds the key's owner. Every entry is compared, so timing does not reveal which one matched.
     pub fn authenticate(&self, presented: &str) -> Option<Caller> {
         let digest: [u8; 32] = Sha256::digest(presented.as_bytes()).into();
         let mut found = None;
-        for e in &self.entries {
+        let entries = self.entries.read().unwrap_or_else(|e| e.into_inner());
+        for e in entries.iter() {
             if bool::from(e.digest.ct_eq(&digest)) {
                 found = Some(Caller {
                     name: e.name.clone(),
@@ -91,7 +102,11 @@ impl Keys {
 
     /// Whether any admin key exists.
     pub fn has_admin(&self) -> bool {
-        self.entries.iter().any(|e| e.role == Role::Admin)
+        self.entries
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .iter()
+            .any(|e| e.role == Role::Admin)
     }
 }
 

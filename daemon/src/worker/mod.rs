@@ -41,6 +41,7 @@ struct Shared {
     wakes: Vec<Arc<Notify>>,
     cancels: Mutex<HashSet<String>>,
     progress: Mutex<HashMap<String, Progress>>,
+    metrics: Arc<crate::metrics::Metrics>,
 }
 
 /// Handle to the worker; cheap to clone.
@@ -61,6 +62,7 @@ impl Worker {
         bus: Bus,
         servers: Servers,
         outbound: Outbound,
+        metrics: Arc<crate::metrics::Metrics>,
     ) -> Worker {
         let templates = Templates::load(config.worker.workflows_dir.as_deref());
         for w in &templates.warnings {
@@ -91,6 +93,7 @@ impl Worker {
                     .collect(),
                 cancels: Mutex::new(HashSet::new()),
                 progress: Mutex::new(HashMap::new()),
+                metrics,
             }),
         }
     }
@@ -128,6 +131,18 @@ impl Worker {
             .read()
             .unwrap_or_else(|e| e.into_inner())
             .clone()
+    }
+
+    /// Reads the templates again (SIGHUP); returns the warnings.
+    pub fn reload_templates(&self, dir: Option<&std::path::Path>) -> Vec<String> {
+        let t = Templates::load(dir);
+        let warnings = t.warnings.clone();
+        *self
+            .shared
+            .templates
+            .write()
+            .unwrap_or_else(|e| e.into_inner()) = Arc::new(t);
+        warnings
     }
 
     /// Where the daemon keeps job files.

@@ -146,8 +146,9 @@ impl Client {
                 },
             });
         }
-        let value =
-            serde_json::from_slice(&bytes).map_err(|e| ClientError::Decode(e.to_string()))?;
+        // A 204 (delete) has no body: read it as JSON null.
+        let body: &[u8] = if bytes.is_empty() { b"null" } else { &bytes };
+        let value = serde_json::from_slice(body).map_err(|e| ClientError::Decode(e.to_string()))?;
         Ok((status, value))
     }
 
