@@ -3,6 +3,8 @@
 /// Starts daemons in-process or as the real binary, in temporary data dirs.
 mod harness;
 
+/// Built-in alerts: outage and resolve, restarts, inhibition, silences, 429s, and each channel's format.
+mod alerts;
 /// Bad input: every rejection has the right status and code and changes nothing.
 mod bad_input;
 /// The scripting CLI, run as the real binary against in-process daemons.
@@ -17,7 +19,11 @@ mod events;
 mod jobs;
 /// Prometheus metrics, the Grafana and Prometheus assets, systemd notifications.
 mod metrics;
+/// The OpenAPI document: golden file, coverage of every route, an independent validator.
+mod openapi;
 /// Several servers: load sharing, failover, drain, watchdog, crash reconciliation.
 mod servers;
 /// The worker on one simulated ComfyUI: templates, images, progress, errors, cancel, pause, restarts.
 mod worker;
+/// Webhook delivery: signatures, retries, limits, crash safety, redelivery and replay.
+mod webhooks;

@@ -345,3 +345,34 @@ async fn submit_checks_templates_and_placeholders() {
     assert_eq!(wf["workflows"][1]["default_for"], "text");
     assert_eq!(h.telemetry().await["jobs"]["total"], 0);
 }
+
+#[tokio::test]
+async fn user_templates_are_loaded_and_checked_against_object_info() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("upscale.json"),
+        json!({"1": {"class_type": "EmptyImage", "inputs": {"width": "{{params.w|8}}", "height": 8, "batch_size": 1, "color": 0}},
+               "2": {"class_type": "UltraUpscaler9000", "inputs": {"image": ["1", 0], "prompt": "{{prompt}}"}},
+               "3": {"class_type": "SaveImage", "inputs": {"images": ["2", 0], "filename_prefix": "u"}}})
+        .to_string(),
+    )
+    .unwrap();
+    std::fs::write(dir.path().join("broken.json"), "{not json").unwrap();
+    let path = dir.path().to_path_buf();
+    let (h, _sim) = with_sim(sim_cfg(10), move |c| c.worker.workflows_dir = Some(path)).await;
+    let ok = eventually(Duration::from_secs(5), || async {
+        let wf = h.get("/api/workflows", Some(READ_KEY)).await.body;
+        wf["warnings"].to_string().contains("UltraUpscaler9000")
+    })
+    .await;
+    let wf = h.get("/api/workflows", Some(READ_KEY)).await.body;
+    assert!(ok, "{wf}");
+    assert!(wf["warnings"].to_string().contains("broken"), "{wf}");
+    let names: Vec<&str> = wf["workflows"].as_array().unwrap().iter().map(|w| w["name"].as_str().unwrap()).collect();
+    assert!(names.contains(&"upscale"));
+    // Submitting with it is accepted (the placeholders fill); ComfyUI then rejects the unknown node.
+    let r = h.submit(json!({"job_id": "up", "prompt": "x", "workflow": "upscale"})).await;
+    assert_eq!(r.status, 202, "{:?}", r.body);
+    let job = h.wait_status("up", "failed", Duration::from_secs(10)).await;
+    assert_eq!(job["error"]["code"], "validation_error");
+}

@@ -359,6 +359,72 @@ impl Default for WatchdogConfig {
     }
 }
 
+/// Webhook delivery: signing, retries and limits.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct WebhookConfig {
+    /// Base of the output URLs in payloads; default `http://<listen addr>`.
+    pub public_url: Option<String>,
+    /// Signing secrets (`whsec_…`), each signs every attempt; empty: generated into `<data-dir>/webhook.secret`.
+    #[serde(skip_serializing)]
+    pub secrets: Vec<String>,
+    /// Time limit of one attempt, body included.
+    #[serde(with = "duration")]
+    pub timeout: Duration,
+    /// Time limit to connect.
+    #[serde(with = "duration")]
+    pub connect_timeout: Duration,
+    /// Response bytes read and kept with each attempt.
+    pub max_response_bytes: u64,
+    /// Waits between attempts; the last repeats until `max_age`.
+    #[serde(with = "durations")]
+    pub schedule: Vec<Duration>,
+    /// Age after which an undelivered event is `dead`.
+    #[serde(with = "duration")]
+    pub max_age: Duration,
+    /// Longest `Retry-After` honoured.
+    #[serde(with = "duration")]
+    pub max_retry_after: Duration,
+    /// Deliveries in flight at once.
+    pub concurrency: usize,
+    /// Deliveries in flight at once to one host.
+    pub per_host: usize,
+}
+
+impl Default for WebhookConfig {
+    fn default() -> Self {
+        let m = |n: u64| Duration::from_secs(60 * n);
+        WebhookConfig {
+            public_url: None,
+            secrets: Vec::new(),
+            timeout: Duration::from_secs(10),
+            connect_timeout: Duration::from_secs(5),
+            max_response_bytes: 512,
+            schedule: vec![
+                Duration::from_secs(5),
+                Duration::from_secs(30),
+                m(2),
+                m(10),
+                m(30),
+                m(60),
+                m(180),
+            ],
+            max_age: m(24 * 60),
+            max_retry_after: m(60),
+            concurrency: 32,
+            per_host: 4,
+        }
+    }
+}
+
+/// `GET /metrics`.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct MetricsConfig {
+    /// Serve `/metrics` without a key (for a scraper on a private network).
+    pub open: bool,
+}
+
 /// The config file's schema (every field optional).
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
@@ -389,8 +455,14 @@ pub struct FileConfig {
     pub stats: StatsConfig,
     /// Running jobs.
     pub worker: WorkerConfig,
+    /// Webhook delivery.
+    pub webhooks: WebhookConfig,
     /// Stuck servers.
     pub watchdog: WatchdogConfig,
+    /// Prometheus endpoint.
+    pub metrics: MetricsConfig,
+    /// Built-in alerts.
+    pub alerts: crate::alerts::AlertsConfig,
 }
 
 /// The effective configuration the daemon runs with.
@@ -425,8 +497,14 @@ pub struct Config {
     pub stats: StatsConfig,
     /// Running jobs.
     pub worker: WorkerConfig,
+    /// Webhook delivery.
+    pub webhooks: WebhookConfig,
     /// Stuck servers.
     pub watchdog: WatchdogConfig,
+    /// Prometheus endpoint.
+    pub metrics: MetricsConfig,
+    /// Built-in alerts.
+    pub alerts: crate::alerts::AlertsConfig,
 }
 
 impl Config {
@@ -459,7 +537,10 @@ impl Config {
             events: file.events,
             stats: file.stats,
             worker: file.worker,
+            webhooks: file.webhooks,
             watchdog: file.watchdog,
+            metrics: file.metrics,
+            alerts: file.alerts,
         }
     }
 
@@ -519,6 +600,18 @@ impl Config {
                     .map(String::from),
             );
         }
+        if let Some(s) = env
+            .get("COMFYDASH_WEBHOOK_SECRET")
+            .filter(|s| !s.trim().is_empty())
+        {
+            cfg.webhooks.secrets = s
+                .split(',')
+                .map(str::trim)
+                .filter(|s| !s.is_empty())
+                .map(String::from)
+                .collect();
+        }
+        cfg.alerts.apply_env(env);
         cfg.validate()?;
         Ok(cfg)
     }
@@ -561,6 +654,15 @@ impl Config {
         if self.store.max_batch == 0 || self.retention.batch == 0 {
             return bad("store.max_batch and retention.batch must be at least 1".into());
         }
+        let w = &self.webhooks;
+        if w.schedule.is_empty() || w.concurrency == 0 || w.per_host == 0 {
+            return bad("webhooks.schedule must not be empty; webhooks.concurrency and webhooks.per_host must be at least 1".into());
+        }
+        for s in &w.secrets {
+            crate::webhook::check_secret(s)
+                .map_err(|e| ConfigError::Invalid(format!("webhooks.secrets: {e}")))?;
+        }
+        self.alerts.validate().map_err(ConfigError::Invalid)?;
         Ok(())
     }
 
@@ -641,6 +743,26 @@ pub mod duration {
             Raw::Ms(ms) => Ok(Duration::from_millis(ms)),
             Raw::Text(t) => parse_duration(&t).map_err(serde::de::Error::custom),
         }
+    }
+}
+
+/// Serde for lists of durations, each written as [`duration`] reads it.
+pub mod durations {
+    use super::*;
+
+    /// Writes milliseconds.
+    pub fn serialize<S: serde::Serializer>(v: &[Duration], s: S) -> Result<S::Ok, S::Error> {
+        s.collect_seq(v.iter().map(|d| d.as_millis() as u64))
+    }
+
+    /// Reads a list of integers (milliseconds) or strings such as `"30s"`.
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<Duration>, D::Error> {
+        #[derive(Deserialize)]
+        struct One(#[serde(with = "duration")] Duration);
+        Ok(Vec::<One>::deserialize(d)?
+            .into_iter()
+            .map(|o| o.0)
+            .collect())
     }
 }
 

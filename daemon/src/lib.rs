@@ -3,17 +3,21 @@
 //! [`start`] takes an already-bound listener, so tests bind port 0 and the binary binds the
 //! configured address; everything else is built from the [`config::Config`].
 
+pub mod alerts;
 pub mod api;
 pub mod auth;
 pub mod comfyui;
 pub mod config;
 pub mod events;
+pub mod metrics;
 pub mod outbound;
 pub mod pruner;
 pub mod servers;
 pub mod stats;
 pub mod store;
+pub mod systemd;
 pub mod templates;
+pub mod webhook;
 pub mod worker;
 
 use std::sync::Arc;
@@ -46,6 +50,12 @@ pub enum StartError {
     /// The outbound allow list is invalid.
     #[error(transparent)]
     Outbound(#[from] outbound::OutboundError),
+    /// Webhook signing could not be set up.
+    #[error(transparent)]
+    Webhook(#[from] webhook::WebhookError),
+    /// The alerts engine could not be built.
+    #[error(transparent)]
+    Alerts(#[from] alerts::AlertsError),
     /// The listener has no address.
     #[error("listener: {0}")]
     Listener(std::io::Error),
@@ -59,6 +69,7 @@ pub struct Daemon {
     pub admin_key: String,
     shutdown: CancellationToken,
     task: JoinHandle<()>,
+    state: AppState,
 }
 
 impl Daemon {
@@ -77,10 +88,58 @@ impl Daemon {
         let _ = self.task.await;
     }
 
+    /// A handle that applies re-read configurations while the daemon runs.
+    pub fn reloader(&self) -> Reloader {
+        Reloader {
+            state: self.state.clone(),
+            admin_key: self.admin_key.clone(),
+        }
+    }
+
     /// Stops and waits.
     pub async fn stop(self) {
         self.shutdown();
         self.wait().await;
+    }
+}
+
+/// Applies a re-read configuration to a running daemon (SIGHUP).
+#[derive(Clone)]
+pub struct Reloader {
+    state: AppState,
+    admin_key: String,
+}
+
+impl Reloader {
+    /// Applies a re-read configuration: API keys and workflow templates change at once, without
+    /// dropping work. Returns what could not be applied without a restart.
+    pub fn reload(&self, new: &Config) -> Vec<String> {
+        let mut notes = Vec::new();
+        let mut keys = new.keys.clone();
+        if !keys.iter().any(|k| k.role == Role::Admin) {
+            keys.push(KeyConfig {
+                name: "admin".into(),
+                role: Role::Admin,
+                key: self.admin_key.clone(),
+            });
+        }
+        self.state.keys.replace(&keys);
+        for w in self
+            .state
+            .worker
+            .reload_templates(new.worker.workflows_dir.as_deref())
+        {
+            notes.push(format!("workflow templates: {w}"));
+        }
+        let old = &self.state.config;
+        if old.servers != new.servers {
+            notes.push("the server list changed: restart the daemon to apply it".into());
+        }
+        if old.listen != new.listen || old.data_dir != new.data_dir {
+            notes.push("listen address and data dir apply at the next restart".into());
+        }
+        tracing::info!(keys = keys.len(), "configuration reloaded");
+        notes
     }
 }
 
@@ -122,6 +181,14 @@ pub async fn start(mut config: Config, listener: TcpListener) -> Result<Daemon, 
     )?;
     let comfy_urls: Vec<String> = config.servers.iter().map(|s| s.url.clone()).collect();
     let outbound = outbound::OutboundPolicy::new(&config.outbound.allow, &comfy_urls)?;
+    // Installed before anything can end a job, so no terminal transition misses its event.
+    let webhooks = webhook::Webhooks::new(
+        &config,
+        addr,
+        store.clone(),
+        outbound::Outbound::new(outbound.clone())?,
+    )?;
+    store.set_terminal_hook(webhooks.terminal_hook());
     let shutdown = CancellationToken::new();
     let bus = events::Bus::new(
         config.events.ring,
@@ -154,16 +221,21 @@ pub async fn start(mut config: Config, listener: TcpListener) -> Result<Daemon, 
         shutdown.clone(),
     );
     let fetcher = outbound::Outbound::new(outbound.clone())?;
+    let metrics = Arc::new(metrics::Metrics::new());
     let worker = worker::Worker::new(
         &config,
         store.clone(),
         bus.clone(),
         servers.clone(),
         fetcher,
+        metrics.clone(),
     );
     worker.spawn(&config, shutdown.clone());
     let sampler = stats::Sampler::new(config.stats.interval, config.stats.window);
     sampler.spawn(store.clone(), shutdown.clone());
+    webhooks.spawn(shutdown.clone());
+    let alerts = alerts::Alerts::new(&config, store.clone(), servers.clone())?;
+    alerts.spawn(shutdown.clone());
     let state = AppState {
         keys: Arc::new(Keys::new(&config.keys)),
         config: Arc::new(config),
@@ -174,10 +246,14 @@ pub async fn start(mut config: Config, listener: TcpListener) -> Result<Daemon, 
         events: bus,
         sampler,
         worker,
+        metrics,
         shutdown: shutdown.clone(),
+        webhooks,
+        alerts,
     };
     let grace = state.config.http.shutdown_grace;
-    let app = api::router(state);
+    let state_store = state.store.clone();
+    let app = api::router(state.clone());
     let token = shutdown.clone();
     let task = tokio::spawn(async move {
         let graceful = token.clone();
@@ -193,16 +269,20 @@ pub async fn start(mut config: Config, listener: TcpListener) -> Result<Daemon, 
             r = server => if let Err(e) = r { tracing::error!(error = %e, "server error") },
             _ = bounded => tracing::warn!("shutdown grace period over; closing remaining connections"),
         }
+        systemd::notify("STOPPING=1");
         let closing = store.clone();
         let _ = tokio::task::spawn_blocking(move || closing.close()).await;
         tracing::info!("daemon stopped");
     });
+    systemd::spawn_watchdog(state_store, shutdown.clone());
+    systemd::notify("READY=1");
     tracing::info!(%addr, "comfydash daemon listening");
     Ok(Daemon {
         addr,
         admin_key,
         shutdown,
         task,
+        state,
     })
 }
 

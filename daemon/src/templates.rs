@@ -430,3 +430,55 @@ mod tests {
         ));
     }
 }
+
+#[cfg(test)]
+mod props {
+    use super::*;
+    use proptest::prelude::*;
+    use serde_json::json;
+
+    fn json_leaf() -> impl Strategy<Value = Value> {
+        prop_oneof![
+            Just(Value::Null),
+            any::<bool>().prop_map(Value::from),
+            any::<i64>().prop_map(Value::from),
+            "[{}|a-z. ]{0,24}".prop_map(Value::from),
+            "\\{\\{(prompt|input_image|params\\.[a-z]{1,3})(\\|[0-9a-z\"]{1,5})?\\}\\}".prop_map(Value::from),
+        ]
+    }
+
+    fn json_tree() -> impl Strategy<Value = Value> {
+        json_leaf().prop_recursive(3, 32, 4, |inner| {
+            prop_oneof![
+                proptest::collection::vec(inner.clone(), 0..4).prop_map(Value::from),
+                proptest::collection::btree_map("[a-z0-9]{1,4}", inner, 0..4)
+                    .prop_map(|m| Value::Object(m.into_iter().collect())),
+            ]
+        })
+    }
+
+    proptest! {
+        /// Arbitrary graphs and params never panic the filler; when it succeeds no whole-value
+        /// placeholder with a value is left behind.
+        #[test]
+        fn filler_never_panics(graph in proptest::collection::btree_map("[0-9]{1,2}", json_tree(), 0..5),
+                               params in json_tree(), prompt in "[ -~]{0,20}") {
+            let graph: Map<String, Value> = graph.into_iter().collect();
+            let vals = FillValues { prompt: Some(&prompt), input_image: Some("in.png"), params: Some(&params) };
+            if let Ok(out) = fill(&graph, &vals) {
+                let text = Value::Object(out).to_string();
+                prop_assert!(!text.contains("{{prompt}}") && !text.contains("{{input_image}}"));
+            }
+            let _ = check(&graph, "t", Some(&prompt), true, Some(&params));
+        }
+
+        /// Prefix rewriting never lets client text into a path.
+        #[test]
+        fn prefixes_are_always_ours(prefix in "[ -~]{0,40}") {
+            let mut g = json!({"9": {"class_type": "SaveImage", "inputs": {"filename_prefix": prefix}}})
+                .as_object().cloned().unwrap_or_default();
+            rewrite_prefixes(&mut g, "abc");
+            prop_assert_eq!(&g["9"]["inputs"]["filename_prefix"], &json!("comfydash/abc/n9"));
+        }
+    }
+}

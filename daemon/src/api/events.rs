@@ -1,5 +1,6 @@
 //! `GET /api/events`: the event bus as Server-Sent Events, resumable with `Last-Event-ID`.
 
+use comfydash_wire::ErrorBody;
 use std::convert::Infallible;
 use std::sync::Arc;
 
@@ -28,6 +29,7 @@ fn resync(reason: &str) -> Event {
 }
 
 /// Streams events; a missed gap or a slow reader gets `resync`. Closes on shutdown.
+#[utoipa::path(get, path = "/api/events", operation_id = "event_stream", tag = "events", security(("api_key" = []), ("bearer" = [])), params(("Last-Event-ID" = Option<String>, Header, description = "Resume after this event id")), responses((status = 200, description = "text/event-stream of StreamEvent: events job, queue, server, telemetry, resync", content_type = "text/event-stream", body = StreamEvent), (status = 400, description = "Invalid request", body = ErrorBody), (status = 401, description = "Missing or unknown key", body = ErrorBody), (status = 403, description = "Key lacks the role", body = ErrorBody)))]
 pub async fn stream(
     _: Authed<AnyKey>,
     State(state): State<AppState>,

@@ -12,6 +12,7 @@ use comfydash_wire::{
 use super::{AppState, queue::queue_health, uptime};
 
 /// `GET /api/ping`.
+#[utoipa::path(get, path = "/api/ping", tag = "health", responses((status = 200, description = "The daemon answers", body = Ping)))]
 pub async fn ping() -> Json<Ping> {
     Json(Ping {
         status: "ok".into(),
@@ -62,16 +63,19 @@ pub fn health_of(state: &State<AppState>) -> Health {
 }
 
 /// `GET /api/health`: always 200; `status` says healthy or degraded.
+#[utoipa::path(get, path = "/api/health", tag = "health", responses((status = 200, description = "Always 200; `status` says healthy or degraded", body = Health)))]
 pub async fn health(state: State<AppState>) -> Json<Health> {
     Json(health_of(&state))
 }
 
 /// `GET /livez`: the process answers.
+#[utoipa::path(get, path = "/livez", tag = "health", responses((status = 200, description = "The process is alive")))]
 pub async fn livez() -> impl IntoResponse {
     Json(serde_json::json!({"status": "ok"}))
 }
 
 /// `GET /readyz`: 503 unless the database is writable and a ComfyUI server is up.
+#[utoipa::path(get, path = "/readyz", tag = "health", responses((status = 200, description = "Database writable and a ComfyUI server up"), (status = 503, description = "Not ready")))]
 pub async fn readyz(state: State<AppState>) -> impl IntoResponse {
     let db = state.store.is_writable();
     let comfy = state.servers.health().iter().any(|s| s.status.is_up());

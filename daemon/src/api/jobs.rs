@@ -1,5 +1,6 @@
 //! The jobs API: submit (validated, idempotent on `job_id`), list, read, cancel, retry, delete.
 
+use comfydash_wire::ErrorBody;
 use axum::Json;
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
@@ -230,6 +231,7 @@ pub fn validate(mut req: SubmitJob, state: &AppState, actor: &str) -> Result<New
 }
 
 /// `POST /api/jobs`: 202 for a new job, 200 for the same request again, 409 for a different one.
+#[utoipa::path(post, path = "/api/jobs", tag = "jobs", security(("api_key" = []), ("bearer" = [])), request_body(content = SubmitJob, example = json!({"job_id": "lensia-123", "prompt": "a red bicycle at dawn", "webhook_url": "https://www.lensia.ai/api/jobs/webhook", "params": {"seed": 7}})), responses((status = 202, description = "Accepted", body = JobAccepted), (status = 200, description = "The same request again", body = JobAccepted), (status = 409, description = "Same job_id, different request", body = ErrorBody), (status = 413, description = "Body too large", body = ErrorBody), (status = 429, description = "Queue full (Retry-After)", body = ErrorBody), (status = 400, description = "Invalid request", body = ErrorBody), (status = 401, description = "Missing or unknown key", body = ErrorBody), (status = 403, description = "Key lacks the role", body = ErrorBody)))]
 pub async fn submit(
     Authed(caller, _): Authed<SubmitKey>,
     State(state): State<AppState>,
@@ -298,6 +300,7 @@ pub fn parse_time(s: &str) -> Result<i64, ApiError> {
 }
 
 /// `GET /api/jobs?status=&since=&q=&sort=&limit=&cursor=`.
+#[utoipa::path(get, path = "/api/jobs", operation_id = "list_jobs", tag = "jobs", security(("api_key" = []), ("bearer" = [])), params(("status" = Option<String>, Query, description = "Comma-separated states"), ("since" = Option<String>, Query, description = "Created at or after (RFC 3339 or ms)"), ("q" = Option<String>, Query, description = "Text in id or prompt"), ("sort" = Option<String>, Query, description = "created_at, updated_at or priority; prefix - for descending (default -created_at)"), ("limit" = Option<usize>, Query, description = "1-500, default 50"), ("cursor" = Option<String>, Query, description = "next_cursor of the previous page")), responses((status = 200, body = JobPage), (status = 400, description = "Invalid request", body = ErrorBody), (status = 401, description = "Missing or unknown key", body = ErrorBody), (status = 403, description = "Key lacks the role", body = ErrorBody)))]
 pub async fn list(
     _: Authed<AnyKey>,
     State(state): State<AppState>,
@@ -371,6 +374,7 @@ fn checked_id(id: &str) -> Result<&str, ApiError> {
 }
 
 /// `GET /api/jobs/{id}`.
+#[utoipa::path(get, path = "/api/jobs/{id}", tag = "jobs", security(("api_key" = []), ("bearer" = [])), params(("id" = String, Path, description = "Job id")), responses((status = 200, body = Job), (status = 404, body = ErrorBody), (status = 400, description = "Invalid request", body = ErrorBody), (status = 401, description = "Missing or unknown key", body = ErrorBody), (status = 403, description = "Key lacks the role", body = ErrorBody)))]
 pub async fn get_job(
     _: Authed<AnyKey>,
     State(state): State<AppState>,
@@ -397,6 +401,7 @@ pub async fn inline_outputs(job: &mut Job, data_dir: &std::path::Path) {
 }
 
 /// `GET /api/jobs/{id}/outputs/{index}`: one output file.
+#[utoipa::path(get, path = "/api/jobs/{id}/outputs/{index}", tag = "jobs", security(("api_key" = []), ("bearer" = [])), params(("id" = String, Path, description = "Job id"), ("index" = u32, Path, description = "Output index")), responses((status = 200, description = "The file, with its content type"), (status = 404, body = ErrorBody), (status = 410, description = "File no longer on disk", body = ErrorBody), (status = 400, description = "Invalid request", body = ErrorBody), (status = 401, description = "Missing or unknown key", body = ErrorBody), (status = 403, description = "Key lacks the role", body = ErrorBody)))]
 pub async fn output(
     _: Authed<AnyKey>,
     State(state): State<AppState>,
@@ -438,6 +443,7 @@ pub async fn output(
 }
 
 /// `GET /api/workflows`: templates with their placeholders.
+#[utoipa::path(get, path = "/api/workflows", tag = "jobs", security(("api_key" = []), ("bearer" = [])), responses((status = 200, body = WorkflowList), (status = 400, description = "Invalid request", body = ErrorBody), (status = 401, description = "Missing or unknown key", body = ErrorBody), (status = 403, description = "Key lacks the role", body = ErrorBody)))]
 pub async fn workflows(_: Authed<AnyKey>, State(state): State<AppState>) -> Json<WorkflowList> {
     let t = state.worker.templates();
     let (text, image) = state.worker.default_workflows();
@@ -460,11 +466,12 @@ pub async fn workflows(_: Authed<AnyKey>, State(state): State<AppState>) -> Json
                 source: w.source.clone(),
             })
             .collect(),
-        warnings: t.warnings.clone(),
+        warnings: state.worker.template_warnings(),
     })
 }
 
 /// `GET /api/jobs/{id}/events`.
+#[utoipa::path(get, path = "/api/jobs/{id}/events", tag = "jobs", security(("api_key" = []), ("bearer" = [])), params(("id" = String, Path, description = "Job id")), responses((status = 200, body = JobEvents), (status = 404, body = ErrorBody), (status = 400, description = "Invalid request", body = ErrorBody), (status = 401, description = "Missing or unknown key", body = ErrorBody), (status = 403, description = "Key lacks the role", body = ErrorBody)))]
 pub async fn job_events(
     _: Authed<AnyKey>,
     State(state): State<AppState>,
@@ -475,6 +482,7 @@ pub async fn job_events(
 }
 
 /// `POST /api/jobs/{id}/cancel`: a pending job ends at once (200); a running one is stopped by the worker (202).
+#[utoipa::path(post, path = "/api/jobs/{id}/cancel", tag = "jobs", security(("api_key" = []), ("bearer" = [])), params(("id" = String, Path, description = "Job id")), responses((status = 200, description = "Cancelled", body = Job), (status = 202, description = "Running: the worker stops it", body = Job), (status = 404, body = ErrorBody), (status = 409, description = "Already ended", body = ErrorBody), (status = 400, description = "Invalid request", body = ErrorBody), (status = 401, description = "Missing or unknown key", body = ErrorBody), (status = 403, description = "Key lacks the role", body = ErrorBody)))]
 pub async fn cancel(
     Authed(caller, _): Authed<AdminKey>,
     State(state): State<AppState>,
@@ -494,6 +502,7 @@ pub async fn cancel(
 }
 
 /// `POST /api/jobs/{id}/retry`: a failed or cancelled job runs again as a new attempt.
+#[utoipa::path(post, path = "/api/jobs/{id}/retry", tag = "jobs", security(("api_key" = []), ("bearer" = [])), params(("id" = String, Path, description = "Job id")), responses((status = 200, body = Job), (status = 404, body = ErrorBody), (status = 409, description = "Not failed or cancelled", body = ErrorBody), (status = 400, description = "Invalid request", body = ErrorBody), (status = 401, description = "Missing or unknown key", body = ErrorBody), (status = 403, description = "Key lacks the role", body = ErrorBody)))]
 pub async fn retry(
     Authed(caller, _): Authed<AdminKey>,
     State(state): State<AppState>,
@@ -506,6 +515,7 @@ pub async fn retry(
 }
 
 /// `DELETE /api/jobs/{id}`: terminal jobs only, with their files.
+#[utoipa::path(delete, path = "/api/jobs/{id}", tag = "jobs", security(("api_key" = []), ("bearer" = [])), params(("id" = String, Path, description = "Job id")), responses((status = 204, description = "Deleted"), (status = 404, body = ErrorBody), (status = 409, description = "Not ended yet", body = ErrorBody), (status = 400, description = "Invalid request", body = ErrorBody), (status = 401, description = "Missing or unknown key", body = ErrorBody), (status = 403, description = "Key lacks the role", body = ErrorBody)))]
 pub async fn delete_job(
     Authed(caller, _): Authed<AdminKey>,
     State(state): State<AppState>,
@@ -521,4 +531,27 @@ pub async fn delete_job(
     }
     tracing::info!(job = id, actor = %caller.name, "job deleted");
     Ok(StatusCode::NO_CONTENT)
+}
+
+#[cfg(test)]
+mod props {
+    use super::*;
+    use proptest::prelude::*;
+
+    proptest! {
+        /// Validators take any input without panicking, and accept exactly the documented ids.
+        #[test]
+        fn validators_never_panic(id in "\\PC{0,140}", b64 in "\\PC{0,200}", graph in "\\PC{0,200}") {
+            let ok = validate_job_id(&id).is_ok();
+            let expected = (1..=128).contains(&id.len())
+                && id.bytes().all(|b| b.is_ascii_alphanumeric() || b".:_-".contains(&b));
+            prop_assert_eq!(ok, expected);
+            let _ = decode_image(&b64);
+            if let Ok(serde_json::Value::Object(m)) = serde_json::from_str::<serde_json::Value>(&graph) {
+                let _ = validate_graph(&m);
+            }
+            let _ = serde_json::from_str::<SubmitJob>(&graph);
+            let _ = parse_time(&id);
+        }
+    }
 }

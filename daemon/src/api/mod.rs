@@ -1,13 +1,17 @@
 //! The HTTP API: routes, shared state, authentication and the one error type.
 
+mod alerts;
 mod error;
 mod events;
 mod health;
+mod openapi;
 mod jobs;
 mod queue;
 mod servers;
 mod telemetry;
+mod webhooks;
 
+use comfydash_wire::ErrorBody;
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -17,13 +21,15 @@ use axum::http::request::Parts;
 use axum::http::{HeaderValue, header};
 use axum::middleware::{self, Next};
 use axum::response::Response;
-use axum::routing::{get, post};
+use axum::routing::{delete, get, post};
 use bytes::Bytes;
 use serde::de::DeserializeOwned;
 
 pub use error::ApiError;
+pub use openapi::ApiDoc;
 pub use jobs::image_kind;
-pub use queue::queue_state;
+pub use queue::{queue_health, queue_state};
+pub use telemetry::rate;
 
 use crate::auth::{Caller, Keys, Role};
 use crate::config::Config;
@@ -48,12 +54,18 @@ pub struct AppState {
     pub started: Instant,
     /// Live events.
     pub events: crate::events::Bus,
+    /// Prometheus metrics.
+    pub metrics: Arc<crate::metrics::Metrics>,
     /// Runs jobs on ComfyUI.
     pub worker: crate::worker::Worker,
     /// Queue history for charts.
     pub sampler: crate::stats::Sampler,
     /// Cancelled when the daemon shuts down (closes event streams).
     pub shutdown: tokio_util::sync::CancellationToken,
+    /// Webhook delivery.
+    pub webhooks: crate::webhook::Webhooks,
+    /// Built-in alerts.
+    pub alerts: crate::alerts::Alerts,
 }
 
 /// Every route of the daemon.
@@ -79,6 +91,19 @@ pub fn router(state: AppState) -> Router {
         .route("/api/jobs/{id}/cancel", post(jobs::cancel))
         .route("/api/jobs/{id}/retry", post(jobs::retry))
         .route("/api/jobs/{id}/outputs/{index}", get(jobs::output))
+        .route(
+            "/api/jobs/{id}/webhook/redeliver",
+            post(webhooks::redeliver),
+        )
+        .route("/api/webhooks", get(webhooks::list))
+        .route("/api/webhooks/replay", post(webhooks::replay))
+        .route("/api/alerts", get(alerts::list))
+        .route("/api/alerts/test", post(alerts::test))
+        .route(
+            "/api/alerts/silences",
+            get(alerts::silences).post(alerts::add_silence),
+        )
+        .route("/api/alerts/silences/{id}", delete(alerts::end_silence))
         .route("/api/workflows", get(jobs::workflows))
         .route("/api/queue", get(queue::status))
         .route("/api/queue/pause", post(queue::pause))
@@ -91,10 +116,13 @@ pub fn router(state: AppState) -> Router {
             with_timeout(req, next, timeout)
         }))
         .route("/api/events", get(events::stream))
+        .route("/metrics", get(metrics))
+        .route("/api/openapi.json", get(openapi::openapi_json))
         .fallback(error::not_found)
         .method_not_allowed_fallback(error::method_not_allowed)
         .layer(axum::extract::DefaultBodyLimit::max(max_body))
         .layer(middleware::from_fn(protocol_header))
+        .layer(middleware::from_fn_with_state(state.clone(), count_request))
         .layer(tower_http::catch_panic::CatchPanicLayer::custom(
             error::panic_response,
         ))
@@ -110,6 +138,42 @@ async fn with_timeout(req: Request, next: Next, limit: std::time::Duration) -> R
             format!("the request took longer than {} ms", limit.as_millis()),
         )),
     }
+}
+
+/// Counts every request by route template (never the raw path: ids would explode cardinality).
+async fn count_request(State(state): State<AppState>, req: Request, next: Next) -> Response {
+    let route = req
+        .extensions()
+        .get::<axum::extract::MatchedPath>()
+        .map(|p| p.as_str().to_string())
+        .unwrap_or_else(|| "unmatched".into());
+    let method = req.method().as_str().to_string();
+    let started = Instant::now();
+    let resp = next.run(req).await;
+    state
+        .metrics
+        .http_request(&route, &method, resp.status().as_u16(), started.elapsed());
+    resp
+}
+
+/// `GET /metrics`: any key, or none when `metrics.open` is set for a private scraper.
+#[utoipa::path(get, path = "/metrics", tag = "metrics", security((), ("api_key" = []), ("bearer" = [])), responses((status = 200, description = "Prometheus text format 0.0.4", content_type = "text/plain"), (status = 401, body = ErrorBody)))]
+async fn metrics(State(state): State<AppState>, parts: Parts) -> Result<Response, ApiError> {
+    if !state.config.metrics.open {
+        let mut parts = parts;
+        Authed::<AnyKey>::from_request_parts(&mut parts, &state).await?;
+    }
+    let external = state.store.telemetry_latest().await?;
+    let body = state.metrics.render(
+        &state.store.snapshot(),
+        &state.servers,
+        &state.config.queue,
+        &external,
+    );
+    Ok(axum::response::IntoResponse::into_response((
+        [(header::CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")],
+        body,
+    )))
 }
 
 async fn protocol_header(req: Request, next: Next) -> Response {

@@ -1,5 +1,6 @@
 //! The queue: status, pause and resume (persisted, so a pause survives restarts).
 
+use comfydash_wire::ErrorBody;
 use axum::Json;
 use axum::extract::State;
 use comfydash_wire::{QueueHealth, QueueState};
@@ -37,11 +38,13 @@ fn state_of(state: &AppState) -> QueueState {
 }
 
 /// `GET /api/queue`.
+#[utoipa::path(get, path = "/api/queue", operation_id = "queue_status", tag = "queue", security(("api_key" = []), ("bearer" = [])), responses((status = 200, body = QueueState), (status = 400, description = "Invalid request", body = ErrorBody), (status = 401, description = "Missing or unknown key", body = ErrorBody), (status = 403, description = "Key lacks the role", body = ErrorBody)))]
 pub async fn status(_: Authed<AnyKey>, State(state): State<AppState>) -> Json<QueueState> {
     Json(state_of(&state))
 }
 
 /// `POST /api/queue/pause`.
+#[utoipa::path(post, path = "/api/queue/pause", tag = "queue", security(("api_key" = []), ("bearer" = [])), responses((status = 200, body = QueueState), (status = 400, description = "Invalid request", body = ErrorBody), (status = 401, description = "Missing or unknown key", body = ErrorBody), (status = 403, description = "Key lacks the role", body = ErrorBody)))]
 pub async fn pause(
     Authed(caller, _): Authed<AdminKey>,
     State(state): State<AppState>,
@@ -54,6 +57,7 @@ pub async fn pause(
 }
 
 /// `POST /api/queue/resume`.
+#[utoipa::path(post, path = "/api/queue/resume", tag = "queue", security(("api_key" = []), ("bearer" = [])), responses((status = 200, body = QueueState), (status = 400, description = "Invalid request", body = ErrorBody), (status = 401, description = "Missing or unknown key", body = ErrorBody), (status = 403, description = "Key lacks the role", body = ErrorBody)))]
 pub async fn resume(
     Authed(caller, _): Authed<AdminKey>,
     State(state): State<AppState>,

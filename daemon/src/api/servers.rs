@@ -1,5 +1,6 @@
 //! `/api/servers` and `/api/stats/history`: what the console's overview and servers screens show.
 
+use comfydash_wire::ErrorBody;
 use axum::Json;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
@@ -24,6 +25,7 @@ fn info(s: ServerState) -> ServerInfo {
 }
 
 /// `POST /api/servers/{name}/{action}`: `drain`, `enable`, `disable` (persisted) or `free`.
+#[utoipa::path(post, path = "/api/servers/{name}/{action}", operation_id = "server_action", tag = "servers", security(("api_key" = []), ("bearer" = [])), params(("name" = String, Path, description = "Server name"), ("action" = String, Path, description = "drain, enable, disable or free")), responses((status = 200, body = ServerInfo), (status = 404, body = ErrorBody), (status = 502, description = "ComfyUI refused /free", body = ErrorBody), (status = 400, description = "Invalid request", body = ErrorBody), (status = 401, description = "Missing or unknown key", body = ErrorBody), (status = 403, description = "Key lacks the role", body = ErrorBody)))]
 pub async fn action(
     Authed(caller, _): Authed<AdminKey>,
     State(state): State<AppState>,
@@ -80,6 +82,7 @@ pub async fn action(
 }
 
 /// `GET /api/servers`.
+#[utoipa::path(get, path = "/api/servers", operation_id = "list_servers", tag = "servers", security(("api_key" = []), ("bearer" = [])), responses((status = 200, body = ServerList), (status = 400, description = "Invalid request", body = ErrorBody), (status = 401, description = "Missing or unknown key", body = ErrorBody), (status = 403, description = "Key lacks the role", body = ErrorBody)))]
 pub async fn list(_: Authed<AnyKey>, State(state): State<AppState>) -> Json<ServerList> {
     Json(ServerList {
         servers: state.servers.all().into_iter().map(info).collect(),
@@ -87,6 +90,7 @@ pub async fn list(_: Authed<AnyKey>, State(state): State<AppState>) -> Json<Serv
 }
 
 /// `GET /api/stats/history`.
+#[utoipa::path(get, path = "/api/stats/history", operation_id = "stats_history", tag = "servers", security(("api_key" = []), ("bearer" = [])), responses((status = 200, body = StatsHistory), (status = 400, description = "Invalid request", body = ErrorBody), (status = 401, description = "Missing or unknown key", body = ErrorBody), (status = 403, description = "Key lacks the role", body = ErrorBody)))]
 pub async fn history(_: Authed<AnyKey>, State(state): State<AppState>) -> Json<StatsHistory> {
     Json(state.sampler.history())
 }

@@ -1,5 +1,6 @@
 //! `/api/telemetry`: the Lensia backend's figures (O(1): counters), and external sources' reports.
 
+use comfydash_wire::ErrorBody;
 use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
@@ -33,6 +34,7 @@ pub fn quantile(sorted: &[u64], q: f64) -> f64 {
 }
 
 /// `GET /api/telemetry`.
+#[utoipa::path(get, path = "/api/telemetry", tag = "telemetry", security(("api_key" = []), ("bearer" = [])), responses((status = 200, body = Telemetry), (status = 400, description = "Invalid request", body = ErrorBody), (status = 401, description = "Missing or unknown key", body = ErrorBody), (status = 403, description = "Key lacks the role", body = ErrorBody)))]
 pub async fn get_telemetry(
     _: Authed<AnyKey>,
     state: State<AppState>,
@@ -93,6 +95,7 @@ fn valid_name(s: &str, max: usize) -> bool {
 }
 
 /// `POST /api/telemetry`: stores a report from an external source.
+#[utoipa::path(post, path = "/api/telemetry", tag = "telemetry", security(("api_key" = []), ("bearer" = [])), request_body(content = TelemetryReport, example = json!({"source": "test", "metrics": {"test": 1}})), responses((status = 202, body = TelemetryAccepted), (status = 400, description = "Invalid request", body = ErrorBody), (status = 401, description = "Missing or unknown key", body = ErrorBody), (status = 403, description = "Key lacks the role", body = ErrorBody)))]
 pub async fn post_telemetry(
     _: Authed<SubmitKey>,
     State(state): State<AppState>,
@@ -163,6 +166,7 @@ pub struct HistoryQuery {
 }
 
 /// `GET /api/telemetry/external?source=&since=&limit=`.
+#[utoipa::path(get, path = "/api/telemetry/external", tag = "telemetry", security(("api_key" = []), ("bearer" = [])), params(("source" = Option<String>, Query, description = "One source"), ("since" = Option<String>, Query, description = "RFC 3339 or ms"), ("limit" = Option<usize>, Query, description = "1-10000, default 1000")), responses((status = 200, body = ExternalHistory), (status = 400, description = "Invalid request", body = ErrorBody), (status = 401, description = "Missing or unknown key", body = ErrorBody), (status = 403, description = "Key lacks the role", body = ErrorBody)))]
 pub async fn external_history(
     _: Authed<AnyKey>,
     State(state): State<AppState>,

@@ -301,3 +301,38 @@ mod tests {
         ));
     }
 }
+
+#[cfg(test)]
+mod props {
+    use super::*;
+    use proptest::prelude::*;
+
+    proptest! {
+        /// Any text frame parses to something, never a panic.
+        #[test]
+        fn ws_frames_never_panic(text in "\\PC{0,200}") {
+            let _ = parse_ws(&text);
+        }
+
+        /// Frames with the right type but arbitrary data never panic either.
+        #[test]
+        fn typed_frames_never_panic(kind in "(status|executing|progress|execution_start|execution_error|execution_success)",
+                                    data in "\\PC{0,80}") {
+            let _ = parse_ws(&format!("{{\"type\":\"{kind}\",\"data\":{data}}}"));
+            let _ = parse_ws(&format!("{{\"type\":\"{kind}\",\"data\":{{\"prompt_id\":{data}}}}}"));
+        }
+
+        /// History bodies of any shape never panic.
+        #[test]
+        fn history_never_panics(body in "\\PC{0,200}") {
+            if let Ok(v) = serde_json::from_str::<Value>(&body) {
+                let _ = parse_history(&v, "p");
+                let _ = summarize_validation(&v);
+            }
+            let wrapped = format!("{{\"p\":{{\"status\":{body},\"outputs\":{body}}}}}");
+            if let Ok(v) = serde_json::from_str::<Value>(&wrapped) {
+                let _ = parse_history(&v, "p");
+            }
+        }
+    }
+}

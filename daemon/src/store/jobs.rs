@@ -249,6 +249,16 @@ fn transition(
     let n = conn.execute(&sql, rusqlite::params_from_iter(args))?;
     if n == 1 {
         bump(conn, &[(from.as_str(), -1), (to.as_str(), 1)])?;
+        // Monotonic per-outcome totals for Prometheus (byStatus goes down on manual retry).
+        let finished = match to {
+            JobStatus::Completed => "finished_completed",
+            JobStatus::Failed => "finished_failed",
+            JobStatus::Cancelled => "finished_cancelled",
+            _ => "",
+        };
+        if !finished.is_empty() {
+            bump(conn, &[(finished, 1)])?;
+        }
     }
     Ok(n == 1)
 }

@@ -49,7 +49,8 @@ INSERT INTO counters(name, value) VALUES
     ('total', 0), ('pending', 0), ('processing', 0), ('completed', 0), ('failed', 0),
     ('cancelled', 0), ('processing_ms_sum', 0), ('processing_ms_count', 0),
     ('webhooks_total', 0), ('webhooks_delivered', 0), ('webhooks_failed', 0),
-    ('webhooks_pending', 0), ('telemetry_reports', 0);
+    ('webhooks_pending', 0), ('telemetry_reports', 0),
+    ('finished_completed', 0), ('finished_failed', 0), ('finished_cancelled', 0);
 CREATE TABLE settings (key TEXT PRIMARY KEY, value TEXT NOT NULL) WITHOUT ROWID;
 INSERT INTO settings(key, value) VALUES ('paused', 'false'), ('heartbeat', '0');
 CREATE TABLE telemetry_points (
@@ -75,22 +76,30 @@ CREATE TABLE telemetry_latest (
     // transaction as the state change; every delivery attempt is kept.
     r#"
 CREATE TABLE webhook_events (
-    id TEXT PRIMARY KEY,
+    seq INTEGER PRIMARY KEY AUTOINCREMENT,
+    id TEXT NOT NULL UNIQUE,
     job_id TEXT NOT NULL,
     url TEXT NOT NULL,
+    host TEXT NOT NULL,
     type TEXT NOT NULL,
     payload TEXT NOT NULL,
+    inline_outputs INTEGER NOT NULL DEFAULT 0,
     status TEXT NOT NULL,
     attempts INTEGER NOT NULL DEFAULT 0,
+    round_attempts INTEGER NOT NULL DEFAULT 0,
+    round_started_at INTEGER NOT NULL,
+    generation INTEGER NOT NULL DEFAULT 0,
     next_attempt_at INTEGER NOT NULL,
     created_at INTEGER NOT NULL,
     updated_at INTEGER NOT NULL,
+    delivered_at INTEGER,
     last_status_code INTEGER,
     last_error TEXT
 );
-CREATE INDEX webhook_events_due ON webhook_events(status, next_attempt_at);
-CREATE INDEX webhook_events_job ON webhook_events(job_id, created_at);
-CREATE INDEX webhook_events_updated ON webhook_events(status, updated_at);
+CREATE INDEX webhook_events_due ON webhook_events(next_attempt_at) WHERE status = 'pending';
+CREATE INDEX webhook_events_job ON webhook_events(job_id, seq);
+CREATE INDEX webhook_events_status ON webhook_events(status, seq);
+CREATE INDEX webhook_events_created ON webhook_events(created_at);
 CREATE TABLE webhook_attempts (
     id INTEGER PRIMARY KEY AUTOINCREMENT,
     event_id TEXT NOT NULL,
@@ -102,9 +111,53 @@ CREATE TABLE webhook_attempts (
 );
 CREATE INDEX webhook_attempts_event ON webhook_attempts(event_id, id);
 "#,
-    // 3: alerts (rules' state, silences, notifications). Filled in by the alerts module.
+    // 3: alerts. One row per alert (at most one open per fingerprint), silences, and every
+    // message to every channel (the queue each channel's sender drains, kept as history).
     r#"
-CREATE TABLE alerts_placeholder (id INTEGER PRIMARY KEY);
+CREATE TABLE alerts (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    fingerprint TEXT NOT NULL,
+    rule TEXT NOT NULL,
+    labels TEXT NOT NULL,
+    severity TEXT NOT NULL,
+    state TEXT NOT NULL,
+    summary TEXT NOT NULL,
+    value REAL,
+    started_at INTEGER NOT NULL,
+    fired_at INTEGER,
+    resolved_at INTEGER,
+    notified TEXT,
+    last_notified_at INTEGER,
+    muted TEXT
+);
+CREATE UNIQUE INDEX alerts_open ON alerts(fingerprint) WHERE state != 'resolved';
+CREATE INDEX alerts_resolved ON alerts(state, resolved_at);
+CREATE TABLE alert_silences (
+    id TEXT PRIMARY KEY,
+    rule TEXT,
+    labels TEXT NOT NULL,
+    comment TEXT NOT NULL,
+    created_by TEXT NOT NULL,
+    created_at INTEGER NOT NULL,
+    ends_at INTEGER NOT NULL
+);
+CREATE INDEX alert_silences_ends ON alert_silences(ends_at);
+CREATE TABLE alert_deliveries (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    channel TEXT NOT NULL,
+    kind TEXT NOT NULL,
+    alert_ids TEXT NOT NULL,
+    message TEXT NOT NULL,
+    status TEXT NOT NULL,
+    attempts INTEGER NOT NULL DEFAULT 0,
+    created_at INTEGER NOT NULL,
+    updated_at INTEGER NOT NULL,
+    status_code INTEGER,
+    error TEXT,
+    latency_ms INTEGER
+);
+CREATE INDEX alert_deliveries_queue ON alert_deliveries(channel, status, id);
+CREATE INDEX alert_deliveries_created ON alert_deliveries(created_at);
 "#,
 ];
 

@@ -1,8 +1,10 @@
 //! The durable job store: all SQL lives here. One writer thread commits batches of writes
 //! (group commit); reads run on their own connections. Nothing outside sees a `Connection`.
 
+pub mod alerts;
 mod jobs;
 mod migrate;
+pub mod outbox;
 mod telemetry;
 
 use std::collections::HashMap;
@@ -16,6 +18,9 @@ use tokio::sync::oneshot;
 
 pub use jobs::{ClaimedJob, InFlight, JobEnd, JobQuery, NewJob, SortKey, Submitted, parse_cursor};
 pub use migrate::SCHEMA_VERSION;
+pub use outbox::{
+    DueWebhook, NewWebhookEvent, WebhookAttemptRecord, WebhookOutcome, WebhookQuery,
+};
 
 use crate::config::Synchronous;
 

@@ -41,6 +41,8 @@ struct Shared {
     wakes: Vec<Arc<Notify>>,
     cancels: Mutex<HashSet<String>>,
     progress: Mutex<HashMap<String, Progress>>,
+    /// Template problems per server (node classes the server lacks), from `/object_info`.
+    class_warnings: Mutex<std::collections::BTreeMap<String, Vec<String>>>,
     metrics: Arc<crate::metrics::Metrics>,
 }
 
@@ -93,6 +95,7 @@ impl Worker {
                     .collect(),
                 cancels: Mutex::new(HashSet::new()),
                 progress: Mutex::new(HashMap::new()),
+                class_warnings: Mutex::new(Default::default()),
                 metrics,
             }),
         }
@@ -143,6 +146,15 @@ impl Worker {
             .write()
             .unwrap_or_else(|e| e.into_inner()) = Arc::new(t);
         warnings
+    }
+
+    /// Template warnings: loading problems and node classes a server does not have.
+    pub fn template_warnings(&self) -> Vec<String> {
+        let mut out = self.templates().warnings.clone();
+        for list in lock(&self.shared.class_warnings).values() {
+            out.extend(list.iter().cloned());
+        }
+        out
     }
 
     /// Where the daemon keeps job files.

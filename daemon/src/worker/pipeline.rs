@@ -182,6 +182,7 @@ impl Pipeline {
         match msg {
             SocketMsg::Connected(id) => {
                 self.client_id = Some(id);
+                self.check_templates().await;
                 // Prompts may have ended while the socket was down.
                 self.poll().await;
             }
@@ -191,6 +192,40 @@ impl Pipeline {
                 self.on_event(ev).await
             }
         }
+    }
+
+    /// Compares the templates' node classes with the server's `/object_info` and keeps the
+    /// differences as warnings (shown by `GET /api/workflows` and logged).
+    async fn check_templates(&self) {
+        let info = match self.comfy.object_info().await {
+            Ok(serde_json::Value::Object(m)) => m,
+            Ok(_) => return,
+            Err(e) => {
+                tracing::debug!(server = %self.name, error = %e, "object_info unavailable");
+                return;
+            }
+        };
+        let templates = self
+            .shared
+            .templates
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone();
+        let mut warnings = Vec::new();
+        for t in templates.by_name.values() {
+            let missing: Vec<String> = t.classes().into_iter().filter(|c| !info.contains_key(c)).collect();
+            if !missing.is_empty() {
+                let w = format!(
+                    "workflow {:?}: server {} has no node {}",
+                    t.name,
+                    self.name,
+                    missing.join(", ")
+                );
+                tracing::warn!("{w}");
+                warnings.push(w);
+            }
+        }
+        lock(&self.shared.class_warnings).insert(self.name.clone(), warnings);
     }
 
     async fn on_event(&mut self, ev: WsEvent) {
@@ -417,6 +452,7 @@ impl Pipeline {
         {
             Ok(Some(job)) => {
                 tracing::info!(job = job_id, status = %job.status, server = %self.name, "job ended");
+                self.shared.metrics.job_ended(&job);
                 self.emit(&job);
             }
             Ok(None) => {}

@@ -8,12 +8,14 @@
 
 use std::collections::BTreeMap;
 
+use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
-use crate::{JobError, JobId, JobStatus, Progress, QueueState, ServerStatus, Timestamp};
+use crate::{JobError, JobId, JobStatus, Progress, QueueState, ServerStatus};
 
 /// One event of the stream, tagged by its SSE event name.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(tag = "event", content = "data", rename_all = "lowercase")]
 pub enum StreamEvent {
     /// A job changed state or made progress.
@@ -68,6 +70,7 @@ impl StreamEvent {
 
 /// `job`: the job's new state, attempt, progress and server.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct JobUpdate {
     /// The job.
     pub job_id: JobId,
@@ -85,11 +88,12 @@ pub struct JobUpdate {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub error: Option<JobError>,
     /// When.
-    pub at: Timestamp,
+    pub at: DateTime<Utc>,
 }
 
 /// `server`: a ComfyUI server's status.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct ServerUpdate {
     /// Name.
     pub name: String,
@@ -109,17 +113,19 @@ pub struct ServerUpdate {
 
 /// `telemetry`: an external report.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct TelemetryUpdate {
     /// Source.
     pub source: String,
     /// Values.
     pub metrics: BTreeMap<String, f64>,
     /// When measured.
-    pub timestamp: Timestamp,
+    pub timestamp: DateTime<Utc>,
 }
 
 /// `resync`: why the client must refetch.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Resync {
     /// `gap` (Last-Event-ID older than the ring), `lagged` (reader too slow), `restart`.
     pub reason: String,

@@ -1,20 +1,22 @@
 //! `/api/ping`, `/api/health` and the server status they report (camelCase, as the quick-start).
 
+use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
-use crate::Timestamp;
 
 /// `GET /api/ping`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Ping {
     /// Always `"ok"`.
     pub status: String,
     /// When the daemon answered.
-    pub timestamp: Timestamp,
+    pub timestamp: DateTime<Utc>,
 }
 
 /// Overall daemon health.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "lowercase")]
 pub enum HealthStatus {
     /// Everything is up and the queue is not high.
@@ -25,6 +27,7 @@ pub enum HealthStatus {
 
 /// `up` when at least one ComfyUI server is up.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "lowercase")]
 pub enum UpDown {
     /// Reachable and working.
@@ -35,6 +38,7 @@ pub enum UpDown {
 
 /// The state of one ComfyUI server as the daemon sees it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "lowercase")]
 pub enum ServerStatus {
     /// Not probed yet.
@@ -60,6 +64,7 @@ impl ServerStatus {
 
 /// Queue health from the pending count, in the words of `/api/health`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "lowercase")]
 pub enum QueueHealth {
     /// Below the moderate threshold (default 10).
@@ -72,6 +77,7 @@ pub enum QueueHealth {
 
 /// The same three levels in the words of `/api/telemetry`'s `queue.health`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "lowercase")]
 pub enum QueueLevel {
     /// Same as [`QueueHealth::Good`].
@@ -94,11 +100,12 @@ impl From<QueueHealth> for QueueLevel {
 
 /// `GET /api/health`: open, always 200, with no URLs, keys or raw error text.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Health {
     /// `healthy` or `degraded`.
     pub status: HealthStatus,
     /// When the answer was made.
-    pub timestamp: Timestamp,
+    pub timestamp: DateTime<Utc>,
     /// Daemon version.
     pub version: String,
     /// Seconds since the daemon started.
@@ -112,6 +119,7 @@ pub struct Health {
 
 /// The services health reports on.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Services {
     /// ComfyUI servers.
     pub comfyui: ComfyUiService,
@@ -121,6 +129,7 @@ pub struct Services {
 
 /// ComfyUI as a whole and each server by name.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct ComfyUiService {
     /// `up` when at least one server is up.
     pub status: UpDown,
@@ -130,6 +139,7 @@ pub struct ComfyUiService {
 
 /// One ComfyUI server in health (names, never URLs).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct ServerHealth {
     /// Configured name.
     pub name: String,
@@ -142,6 +152,7 @@ pub struct ServerHealth {
 
 /// Whether the store accepts writes.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct DatabaseService {
     /// `up` when the last write check succeeded.
     pub status: UpDown,
@@ -149,6 +160,7 @@ pub struct DatabaseService {
 
 /// Job counts in health.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Statistics {
     /// Jobs waiting.
     pub pending: u64,

@@ -2,13 +2,15 @@
 
 use std::fmt;
 
+use chrono::{DateTime, Utc};
 use serde::{Deserialize, Deserializer, Serialize};
 use serde_json::{Map, Value};
 
-use crate::{QueueHealth, Timestamp};
+use crate::{QueueHealth};
 
 /// A client-chosen job id: a string, or an integer stored as its decimal string.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(transparent)]
 pub struct JobId(pub String);
 
@@ -33,11 +35,13 @@ impl<'de> Deserialize<'de> for JobId {
 
 /// What to generate: a text prompt that fills a workflow template, or an API-format ComfyUI graph.
 #[derive(Debug, Clone, PartialEq, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(untagged)]
 pub enum Prompt {
     /// Fills `{{prompt}}` in a template.
     Text(String),
     /// The bare graph (`{"<node id>": {"class_type", "inputs"}}`), not a whole `/prompt` body.
+    #[cfg_attr(feature = "openapi", schema(value_type = Object))]
     Graph(Map<String, Value>),
 }
 
@@ -67,6 +71,7 @@ fn kind_of(v: &Value) -> &'static str {
 
 /// `POST /api/jobs`. `null` means absent for every optional field.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct SubmitJob {
     /// Client-chosen id, 1-128 of `[A-Za-z0-9._:-]`; submitting is idempotent on it.
@@ -84,6 +89,7 @@ pub struct SubmitJob {
     pub webhook_url: Option<String>,
     /// Free-form values for `{{params.x}}` placeholders, echoed in webhooks.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<Object>))]
     pub params: Option<Value>,
     /// Template name for a text prompt.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -101,6 +107,7 @@ pub struct SubmitJob {
 
 /// Where a job is in its life.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "lowercase")]
 pub enum JobStatus {
     /// Waiting in the daemon's queue.
@@ -165,6 +172,7 @@ impl std::str::FromStr for JobStatus {
 
 /// `202` (new) or `200` (same request again) answer to [`SubmitJob`].
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct JobAccepted {
     /// The job's id.
     pub job_id: JobId,
@@ -173,11 +181,12 @@ pub struct JobAccepted {
     /// Pending jobs that run before this one (0 = next); null once it left the queue.
     pub position: Option<u64>,
     /// When it was accepted.
-    pub created_at: Timestamp,
+    pub created_at: DateTime<Utc>,
 }
 
 /// Execution progress reported by ComfyUI.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Progress {
     /// Steps done.
     pub value: u64,
@@ -190,6 +199,7 @@ pub struct Progress {
 
 /// Why a job failed, with ComfyUI's own words where it gave them.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct JobError {
     /// Stable code, e.g. `validation_error`, `execution_error`, `timeout`.
     pub code: String,
@@ -202,6 +212,7 @@ pub struct JobError {
 
 /// One file a job produced.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct JobOutput {
     /// Position in the job's outputs; `GET /api/jobs/{id}/outputs/{index}`.
     pub index: u32,
@@ -220,6 +231,7 @@ pub struct JobOutput {
 
 /// Time spent waiting and running, in milliseconds.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Timings {
     /// Accepted → execution start.
     pub queued_ms: Option<u64>,
@@ -229,6 +241,7 @@ pub struct Timings {
 
 /// A job as `GET /api/jobs/{id}` shows it.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Job {
     /// Client-chosen id.
     pub job_id: JobId,
@@ -239,6 +252,7 @@ pub struct Job {
     /// Template for a text prompt.
     pub workflow: Option<String>,
     /// Free-form parameters as submitted.
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<Object>))]
     pub params: Option<Value>,
     /// Higher runs first.
     pub priority: i64,
@@ -267,17 +281,18 @@ pub struct Job {
     /// Wait and run times.
     pub timings: Timings,
     /// Accepted.
-    pub created_at: Timestamp,
+    pub created_at: DateTime<Utc>,
     /// Last change.
-    pub updated_at: Timestamp,
+    pub updated_at: DateTime<Utc>,
     /// Execution started (latest attempt).
-    pub started_at: Option<Timestamp>,
+    pub started_at: Option<DateTime<Utc>>,
     /// Ended.
-    pub finished_at: Option<Timestamp>,
+    pub finished_at: Option<DateTime<Utc>>,
 }
 
 /// `GET /api/jobs`: one page.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct JobPage {
     /// Jobs in the requested order.
     pub jobs: Vec<Job>,
@@ -287,13 +302,14 @@ pub struct JobPage {
 
 /// One line of a job's log.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct JobEvent {
     /// Increasing id.
     pub id: u64,
     /// The job.
     pub job_id: JobId,
     /// When.
-    pub at: Timestamp,
+    pub at: DateTime<Utc>,
     /// What: `submitted`, `state`, `cancel_requested`, `progress`, ...
     pub kind: String,
     /// State before, for state changes.
@@ -303,11 +319,13 @@ pub struct JobEvent {
     /// Key name or daemon part that caused it.
     pub actor: String,
     /// Free-form detail.
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<Object>))]
     pub detail: Option<Value>,
 }
 
 /// `GET /api/jobs/{id}/events`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct JobEvents {
     /// Oldest first.
     pub events: Vec<JobEvent>,
@@ -315,6 +333,7 @@ pub struct JobEvents {
 
 /// `GET /api/queue` and the answer to pause and resume.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct QueueState {
     /// No new job starts while paused.
     pub paused: bool,

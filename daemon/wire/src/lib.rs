@@ -1,6 +1,7 @@
 //! Every JSON body the comfydash daemon accepts or sends: one definition shared by the daemon,
 //! the console and the CLI. The Lensia quick-start's camelCase names live here and nowhere else.
 
+pub mod alerts;
 pub mod error;
 pub mod events;
 pub mod health;
@@ -8,18 +9,21 @@ pub mod jobs;
 pub mod servers;
 pub mod sse;
 pub mod telemetry;
+pub mod webhooks;
 
 #[cfg(feature = "client")]
 pub mod client;
 #[cfg(feature = "client")]
 pub mod connect;
 
+pub use alerts::*;
 pub use error::{ErrorBody, ErrorDetail};
 pub use events::*;
 pub use health::*;
 pub use jobs::*;
 pub use servers::*;
 pub use telemetry::*;
+pub use webhooks::*;
 
 /// Version of the HTTP contract; a client that sees another major version refuses to talk.
 pub const PROTOCOL_VERSION: u32 = 1;

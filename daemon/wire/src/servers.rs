@@ -1,11 +1,13 @@
 //! ComfyUI servers and the queue's recent history, as the console shows them.
 
+use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
-use crate::{ServerStatus, Timestamp};
+use crate::{ServerStatus};
 
 /// One ComfyUI server, `GET /api/servers`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct ServerInfo {
     /// Configured name.
     pub name: String,
@@ -31,6 +33,7 @@ pub struct ServerInfo {
 
 /// `GET /api/servers`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct ServerList {
     /// In configuration order.
     pub servers: Vec<ServerInfo>,
@@ -38,9 +41,10 @@ pub struct ServerList {
 
 /// One sample of the queue, taken at a fixed interval.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct StatsSample {
     /// When.
-    pub at: Timestamp,
+    pub at: DateTime<Utc>,
     /// Pending jobs.
     pub pending: u64,
     /// Processing jobs.
@@ -55,6 +59,7 @@ pub struct StatsSample {
 
 /// `GET /api/stats/history`: samples of the last hour (by default), oldest first.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct StatsHistory {
     /// Seconds between samples.
     pub interval_s: f64,
@@ -64,6 +69,7 @@ pub struct StatsHistory {
 
 /// A workflow template, `GET /api/workflows`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct WorkflowInfo {
     /// Name to pass as `workflow`.
     pub name: String,
@@ -81,6 +87,7 @@ pub struct WorkflowInfo {
 
 /// `GET /api/workflows`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct WorkflowList {
     /// Templates by name.
     pub workflows: Vec<WorkflowInfo>,

@@ -117,3 +117,31 @@ mod tests {
         );
     }
 }
+
+#[cfg(test)]
+mod props {
+    use super::*;
+    use proptest::prelude::*;
+
+    proptest! {
+        /// Arbitrary bytes never panic, and however a stream is cut into chunks, the messages are the same.
+        #[test]
+        fn chunking_does_not_change_messages(bytes in proptest::collection::vec(any::<u8>(), 0..2048), cut in 1usize..64) {
+            let whole = SseParser::new().push(&bytes);
+            let mut p = SseParser::new();
+            let mut parts = Vec::new();
+            for chunk in bytes.chunks(cut) {
+                parts.extend(p.push(chunk));
+            }
+            prop_assert_eq!(whole, parts);
+        }
+
+        /// Well-formed events round-trip.
+        #[test]
+        fn events_round_trip(name in "[a-z]{1,8}", data in "[ -~]{0,64}", id in 0u64..u64::MAX) {
+            let text = format!("event: {name}\nid: {id}\ndata: {data}\n\n");
+            let got = SseParser::new().push(text.as_bytes());
+            prop_assert_eq!(got, vec![SseMessage { event: name, data, id: Some(id.to_string()) }]);
+        }
+    }
+}

@@ -2,12 +2,14 @@
 
 use std::collections::BTreeMap;
 
+use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
-use crate::{QueueLevel, Timestamp};
+use crate::{QueueLevel};
 
 /// `GET /api/telemetry`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Telemetry {
     /// Job counts and performance.
     pub jobs: JobsTelemetry,
@@ -21,13 +23,14 @@ pub struct Telemetry {
     /// Daemon version.
     pub version: String,
     /// When the answer was made.
-    pub timestamp: Timestamp,
+    pub timestamp: DateTime<Utc>,
     /// Latest value of each metric, by source then metric name.
     pub external: BTreeMap<String, BTreeMap<String, ExternalValue>>,
 }
 
 /// `jobs` in telemetry.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct JobsTelemetry {
     /// Every job ever accepted, pruned ones included.
     pub total: u64,
@@ -40,6 +43,7 @@ pub struct JobsTelemetry {
 
 /// Job counts by state.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct ByStatus {
     /// Waiting.
     pub pending: u64,
@@ -55,6 +59,7 @@ pub struct ByStatus {
 
 /// Success rate (percent) and processing times (milliseconds).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Performance {
     /// completed / (completed + failed) × 100; 100 when nothing has ended.
     #[serde(rename = "successRate")]
@@ -72,6 +77,7 @@ pub struct Performance {
 
 /// `webhooks` in telemetry, counted in events (one per terminal job with a webhook).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct WebhooksTelemetry {
     /// Events ever created.
     pub total: u64,
@@ -88,6 +94,7 @@ pub struct WebhooksTelemetry {
 
 /// `queue` in telemetry.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct QueueTelemetry {
     /// pending + processing.
     pub size: u64,
@@ -99,15 +106,17 @@ pub struct QueueTelemetry {
 
 /// Latest value of one external metric.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct ExternalValue {
     /// The value.
     pub value: f64,
     /// When the source said it was measured.
-    pub timestamp: Timestamp,
+    pub timestamp: DateTime<Utc>,
 }
 
 /// `POST /api/telemetry`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct TelemetryReport {
     /// Who reports (1-64 of `[A-Za-z0-9._:-]`).
@@ -116,7 +125,7 @@ pub struct TelemetryReport {
     pub metrics: BTreeMap<String, f64>,
     /// When measured; defaults to the time received.
     #[serde(default)]
-    pub timestamp: Option<Timestamp>,
+    pub timestamp: Option<DateTime<Utc>>,
     /// Free-form labels kept with the history.
     #[serde(default)]
     pub tags: Option<BTreeMap<String, String>>,
@@ -124,6 +133,7 @@ pub struct TelemetryReport {
 
 /// `202` answer to [`TelemetryReport`].
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct TelemetryAccepted {
     /// Id of the stored report.
     pub id: u64,
@@ -133,6 +143,7 @@ pub struct TelemetryAccepted {
 
 /// `GET /api/telemetry/external`: stored reports, oldest first.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct ExternalHistory {
     /// The points.
     pub points: Vec<ExternalPoint>,
@@ -140,6 +151,7 @@ pub struct ExternalHistory {
 
 /// One stored value of one metric.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct ExternalPoint {
     /// Id of the report it came in.
     pub id: u64,
@@ -150,7 +162,7 @@ pub struct ExternalPoint {
     /// Value.
     pub value: f64,
     /// When measured.
-    pub timestamp: Timestamp,
+    pub timestamp: DateTime<Utc>,
     /// Labels sent with the report.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub tags: Option<BTreeMap<String, String>>,

@@ -1,0 +1,344 @@
+//! Scenario `submit` (issue 3): how many jobs a day the daemon can accept, and how long a
+//! submit takes, with 1, 16 and 64 concurrent HTTP submitters (keep-alive connections, a dead
+//! ComfyUI so nothing runs), with `synchronous=FULL` and `NORMAL`.
+//!
+//! Baseline, same run and settings: one thread inserting the same rows straight into the same
+//! schema with rusqlite, one `BEGIN IMMEDIATE … COMMIT` per job — what durably recording a job
+//! costs with no server, no batching and no HTTP. A third row calls `Store::submit` directly from
+//! 64 tasks: the store's group commit without HTTP, which splits the daemon's cost in two.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use anyhow::Context;
+use comfydash_daemon::config::Synchronous;
+use comfydash_daemon::store::{NewJob, Store, StoreOptions};
+use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
+
+use crate::ctx::Ctx;
+use crate::daemon::{self, Running, SUBMIT_KEY};
+use crate::report::{Cell, Report, Table};
+use crate::stats::Samples;
+use crate::{cpu, seed, workload};
+
+/// Concurrent submitters tried against the daemon.
+const CONCURRENCY: [usize; 3] = [1, 16, 64];
+/// Tasks calling the store directly.
+const STORE_TASKS: usize = 64;
+
+/// One measured row.
+#[derive(Debug, Default)]
+struct Measured {
+    accepted: u64,
+    errors: u64,
+    secs: f64,
+    latency: Samples,
+    /// CPU time of whoever did the work (daemon, store callers, or the naive thread).
+    cpu: Duration,
+}
+
+impl Measured {
+    fn rate(&self) -> f64 {
+        self.accepted as f64 / self.secs
+    }
+
+    fn cells(&mut self, baseline: f64) -> Vec<Cell> {
+        let cpu_us = self.cpu.as_secs_f64() * 1e6 / self.accepted.max(1) as f64;
+        vec![
+            Cell::rate(self.rate()),
+            Cell::ms(self.latency.p50()),
+            Cell::ms(self.latency.p99()),
+            Cell::Num(cpu_us, 0),
+            Cell::int(self.accepted),
+            Cell::int(self.errors),
+            Cell::ratio(self.rate(), baseline),
+        ]
+    }
+}
+
+/// Runs the scenario.
+pub async fn run(ctx: &Ctx) -> anyhow::Result<Report> {
+    let dur = Duration::from_secs_f64(ctx.size(4.0, 1.0));
+    let mut report = Report::new(
+        "submit",
+        "HTTP submit throughput and latency vs one SQLite transaction per job (issue 3)",
+    );
+    let mut table = Table::new(
+        format!(
+            "Accepted submits in {:.0} s per row, each row on a fresh store",
+            dur.as_secs_f64()
+        ),
+        &[
+            "synchronous",
+            "writer",
+            "concurrency",
+            "jobs/s",
+            "p50 ms",
+            "p99 ms",
+            "CPU µs/job",
+            "accepted",
+            "errors",
+            "jobs/s vs naive",
+        ],
+    );
+    for sync in [Synchronous::Full, Synchronous::Normal] {
+        let label = match sync {
+            Synchronous::Full => "FULL",
+            Synchronous::Normal => "NORMAL",
+        };
+        let dir = ctx.tempdir("bench-naive-")?;
+        let path = dir.path().join("naive.db");
+        let mut naive = tokio::task::spawn_blocking(move || naive(path, sync, dur))
+            .await
+            .context("naive writer panicked")??;
+        drop(dir);
+        let base = naive.rate();
+        let mut row = vec![
+            Cell::text(label),
+            Cell::text("naive: rusqlite, 1 txn/job"),
+            Cell::int(1u64),
+        ];
+        row.extend(naive.cells(base));
+        table.row(row);
+        for c in CONCURRENCY {
+            let mut m = daemon_http(ctx, sync, c, dur).await?;
+            let mut row = vec![
+                Cell::text(label),
+                Cell::text("daemon over HTTP"),
+                Cell::int(c as u64),
+            ];
+            row.extend(m.cells(base));
+            table.row(row);
+        }
+        let mut m = store_direct(ctx, sync, dur).await?;
+        let mut row = vec![
+            Cell::text(label),
+            Cell::text("Store::submit, no HTTP"),
+            Cell::int(STORE_TASKS as u64),
+        ];
+        row.extend(m.cells(base));
+        table.row(row);
+    }
+    report.tables.push(table);
+    report.note(
+        "The naive writer runs per job: the duplicate-id lookup, the pending-count read, the job \
+         INSERT, two counter UPDATEs and the job-log INSERT, in one BEGIN IMMEDIATE…COMMIT, \
+         with the same journal_mode=WAL and synchronous setting; it skips the store's read-back \
+         of the row and the queue-position count, so it is a floor, not the same work.",
+    );
+    report.note(
+        "CPU µs/job: the daemon's threads (process CPU minus the load client, simulator and \
+         harness threads) for daemon rows; the store and its 64 calling tasks for Store::submit; \
+         the writing thread for naive. 10 ms tick resolution.",
+    );
+    report.note(
+        "The load client runs in the same process on the same 2 cores, so at 16 and 64 \
+         submitters it takes CPU from the daemon; jobs/s is a lower bound for a remote client.",
+    );
+    Ok(report)
+}
+
+/// One thread, one transaction per job, straight into the daemon's schema.
+fn naive(path: PathBuf, sync: Synchronous, dur: Duration) -> anyhow::Result<Measured> {
+    let opts = StoreOptions {
+        synchronous: sync,
+        max_batch: 1,
+    };
+    Store::open(&path, opts)
+        .context("creating the schema")?
+        .close();
+    let mut conn = Connection::open(&path)?;
+    conn.pragma_update(None, "journal_mode", "WAL")?;
+    let level = match sync {
+        Synchronous::Full => "FULL",
+        Synchronous::Normal => "NORMAL",
+    };
+    conn.pragma_update(None, "synchronous", level)?;
+    let cpu0 = cpu::this_thread()?;
+    let t0 = Instant::now();
+    let mut m = Measured::default();
+    let mut i = 0u64;
+    while t0.elapsed() < dur {
+        let t = Instant::now();
+        let id = format!("naive-{i}");
+        let (request, hash) = seed::request(&id, i)?;
+        let now = chrono::Utc::now().timestamp_millis();
+        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let existing: Option<String> = tx
+            .prepare_cached("SELECT request_hash FROM jobs WHERE id = ?1")?
+            .query_row([&id], |r| r.get(0))
+            .optional()?;
+        anyhow::ensure!(existing.is_none(), "duplicate id {id}");
+        let _pending: i64 = tx
+            .prepare_cached("SELECT value FROM counters WHERE name = 'pending'")?
+            .query_row([], |r| r.get(0))?;
+        tx.prepare_cached(
+            "INSERT INTO jobs(id, status, priority, request, request_hash, input_image, search_text, created_at, updated_at) \
+             VALUES (?1, 'pending', 0, ?2, ?3, NULL, ?4, ?5, ?5)",
+        )?
+        .execute(params![id, request, hash, workload::PROMPT, now])?;
+        let mut bump = tx.prepare_cached("UPDATE counters SET value = value + 1 WHERE name = ?1")?;
+        bump.execute(["total"])?;
+        bump.execute(["pending"])?;
+        drop(bump);
+        tx.prepare_cached(
+            "INSERT INTO job_events(job_id, at, kind, from_status, to_status, actor, detail) \
+             VALUES (?1, ?2, 'submitted', NULL, 'pending', 'lensia', NULL)",
+        )?
+        .execute(params![id, now])?;
+        tx.commit()?;
+        m.latency.push(t.elapsed());
+        m.accepted += 1;
+        i += 1;
+    }
+    m.secs = t0.elapsed().as_secs_f64();
+    m.cpu = cpu::this_thread()?.saturating_sub(cpu0);
+    Ok(m)
+}
+
+/// `c` keep-alive HTTP submitters against a fresh daemon for `dur`.
+async fn daemon_http(
+    ctx: &Ctx,
+    sync: Synchronous,
+    c: usize,
+    dur: Duration,
+) -> anyhow::Result<Measured> {
+    let dir = ctx.tempdir("bench-submit-")?;
+    let mut config = daemon::config(&dir, &[daemon::dead_url()?]);
+    config.store.synchronous = sync;
+    config.queue.max_pending = 1_000_000_000;
+    let d = Running::start(dir, config).await?;
+    let http = reqwest::Client::builder()
+        .no_proxy()
+        .build()
+        .context("building the HTTP client")?;
+    let url = format!("{}/api/jobs", d.url);
+    // Every submitter opens its connection first.
+    let (h, u) = (http.clone(), url.clone());
+    ctx.on_client(async move { load(h, u, c, Duration::from_secs(30), 3, "warm").await })
+        .await?;
+    let before = cpu::now()?;
+    let mut m = ctx
+        .on_client(async move { load(http, url, c, dur, u64::MAX, "job").await })
+        .await?;
+    m.cpu = cpu::now()?.since(&before).daemon();
+    d.stop().await;
+    Ok(m)
+}
+
+/// Runs `c` submitters, each until `dur` has passed or it has sent `per_task` jobs.
+async fn load(
+    http: reqwest::Client,
+    url: String,
+    c: usize,
+    dur: Duration,
+    per_task: u64,
+    prefix: &'static str,
+) -> anyhow::Result<Measured> {
+    let url = Arc::new(url);
+    let t0 = Instant::now();
+    let mut tasks = Vec::new();
+    for task in 0..c {
+        let (http, url) = (http.clone(), url.clone());
+        tasks.push(tokio::spawn(async move {
+            let mut m = Measured::default();
+            let mut i = 0;
+            while i < per_task && t0.elapsed() < dur {
+                let id = format!("{prefix}-{task}-{i}");
+                let body = serde_json::to_vec(&workload::text_job(&id, i))?;
+                let t = Instant::now();
+                let resp = http
+                    .post(url.as_str())
+                    .header("x-api-key", SUBMIT_KEY)
+                    .header("content-type", "application/json")
+                    .body(body)
+                    .send()
+                    .await
+                    .context("POST /api/jobs")?;
+                let status = resp.status();
+                resp.bytes().await.context("reading the answer")?;
+                if status == reqwest::StatusCode::ACCEPTED {
+                    m.latency.push(t.elapsed());
+                    m.accepted += 1;
+                } else {
+                    m.errors += 1;
+                }
+                i += 1;
+            }
+            anyhow::Ok(m)
+        }));
+    }
+    let mut total = Measured::default();
+    for t in tasks {
+        let m = t.await.context("submitter panicked")??;
+        total.accepted += m.accepted;
+        total.errors += m.errors;
+        total.latency.extend(&m.latency);
+    }
+    total.secs = t0.elapsed().as_secs_f64();
+    Ok(total)
+}
+
+/// `STORE_TASKS` tasks calling `Store::submit` on a fresh store for `dur`.
+async fn store_direct(ctx: &Ctx, sync: Synchronous, dur: Duration) -> anyhow::Result<Measured> {
+    let dir = ctx.tempdir("bench-store-")?;
+    let store = Store::open(
+        &dir.path().join("comfydash.db"),
+        StoreOptions {
+            synchronous: sync,
+            max_batch: comfydash_daemon::config::StoreConfig::default().max_batch,
+        },
+    )
+    .context("opening the store")?;
+    let before = cpu::now()?;
+    let t0 = Instant::now();
+    let mut tasks = Vec::new();
+    for task in 0..STORE_TASKS {
+        let store = store.clone();
+        tasks.push(tokio::spawn(async move {
+            let mut m = Measured::default();
+            let mut i = 0;
+            while t0.elapsed() < dur {
+                let id = format!("store-{task}-{i}");
+                let (request, request_hash) = seed::request(&id, i)?;
+                let t = Instant::now();
+                let r = store
+                    .submit(NewJob {
+                        id,
+                        request,
+                        request_hash,
+                        input_image: None,
+                        search_text: workload::PROMPT.into(),
+                        priority: 0,
+                        max_pending: u64::MAX,
+                        actor: "lensia".into(),
+                    })
+                    .await;
+                match r {
+                    Ok(s) if s.created => {
+                        m.latency.push(t.elapsed());
+                        m.accepted += 1;
+                    }
+                    _ => m.errors += 1,
+                }
+                i += 1;
+            }
+            anyhow::Ok(m)
+        }));
+    }
+    let mut total = Measured::default();
+    for t in tasks {
+        let m = t.await.context("store task panicked")??;
+        total.accepted += m.accepted;
+        total.errors += m.errors;
+        total.latency.extend(&m.latency);
+    }
+    total.secs = t0.elapsed().as_secs_f64();
+    total.cpu = cpu::now()?.since(&before).daemon();
+    tokio::task::spawn_blocking(move || store.close())
+        .await
+        .context("closing the store")?;
+    drop(dir);
+    Ok(total)
+}

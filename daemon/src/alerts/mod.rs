@@ -1,0 +1,370 @@
+//! Built-in alerts: rules over the daemon's own state, a pending → firing → resolved state
+//! machine kept in SQLite, and messages to Slack, Discord, Telegram and a generic JSON webhook.
+//!
+//! The engine loop, every `alerts.interval` (and at once after a silence changes):
+//! - observes what `/api/health` reports (server statuses, counters, queue health, database
+//!   writability) plus free space on the data dir's disk;
+//! - evaluates every enabled rule and moves alerts along the state machine, in one transaction;
+//! - announces: applies silences and inhibitions, then queues one message per channel holding
+//!   everything due in this evaluation (one outage, one message), in the same transaction as the
+//!   alerts' `notified` marks;
+//! - prunes resolved alerts, finished deliveries and ended silences older than
+//!   `retention.max_age`, hourly;
+//! - stops on shutdown.
+//!
+//! One sender loop per channel drains that channel's queue oldest first, so a slow or broken
+//! channel delays only its own messages; a message left queued by a crash or shutdown is sent
+//! after the restart unless older than `alerts.max_age`.
+
+pub mod config;
+mod deliver;
+mod discord;
+mod disk;
+mod message;
+pub mod rules;
+pub mod silence;
+mod slack;
+pub mod state;
+mod telegram;
+mod webhook;
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use comfydash_wire::{AlertDeliveryStatus, AlertEvent, AlertState, ChannelResult};
+use tokio::sync::{Notify, broadcast};
+use tokio_util::sync::CancellationToken;
+
+pub use config::AlertsConfig;
+pub use deliver::Channel;
+
+use crate::config::{Config, QueueConfig};
+use crate::servers::Servers;
+use crate::store::alerts::{DeliveryOutcome, NewDelivery};
+use crate::store::{Store, now_ms};
+use deliver::Sender;
+use message::Message;
+use rules::{Evaluator, Observation, Rule};
+use state::{Book, Policy};
+
+/// Why the alerts engine could not be built.
+#[derive(Debug, thiserror::Error)]
+pub enum AlertsError {
+    /// The HTTP client for the channels could not be built.
+    #[error("alerts HTTP client: {0}")]
+    Client(#[from] reqwest::Error),
+}
+
+/// Handle to the alerts engine; cheap to clone.
+#[derive(Clone)]
+pub struct Alerts {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    store: Store,
+    servers: Servers,
+    cfg: AlertsConfig,
+    queue: QueueConfig,
+    data_dir: PathBuf,
+    retention: Duration,
+    channels: Vec<(Channel, Arc<Notify>)>,
+    sender: Sender,
+    events: broadcast::Sender<AlertEvent>,
+    wake: Notify,
+}
+
+/// The engine loop's memory between evaluations.
+struct Engine {
+    /// `None` until loaded, and again after a failed commit (reloaded from the store).
+    book: Option<Book>,
+    evaluator: Evaluator,
+    last_prune: i64,
+}
+
+impl Alerts {
+    /// The engine for `config`; nothing runs until [`Alerts::spawn`].
+    pub fn new(config: &Config, store: Store, servers: Servers) -> Result<Alerts, AlertsError> {
+        let cfg = config.alerts.clone();
+        let channels = Channel::from_config(&cfg)
+            .into_iter()
+            .map(|c| (c, Arc::new(Notify::new())))
+            .collect();
+        let (events, _) = broadcast::channel(256);
+        Ok(Alerts {
+            inner: Arc::new(Inner {
+                sender: Sender::new(&cfg)?,
+                store,
+                servers,
+                cfg,
+                queue: config.queue.clone(),
+                data_dir: config.data_dir.clone(),
+                retention: config.retention.max_age,
+                channels,
+                events,
+                wake: Notify::new(),
+            }),
+        })
+    }
+
+    /// Alert state changes (pending, firing, resolved) as they are committed; for the event stream.
+    pub fn subscribe(&self) -> broadcast::Receiver<AlertEvent> {
+        self.inner.events.subscribe()
+    }
+
+    /// Names of the configured channels.
+    pub fn channel_names(&self) -> Vec<String> {
+        self.inner
+            .channels
+            .iter()
+            .map(|(c, _)| c.name().to_string())
+            .collect()
+    }
+
+    /// Re-evaluates now (a silence was added or ended).
+    pub fn wake(&self) {
+        self.inner.wake.notify_one();
+    }
+
+    /// Sends a test message to every channel at once, each within `deadline`; records each result.
+    pub async fn test(&self, deadline: Duration) -> Vec<ChannelResult> {
+        let msg = Message::test(&self.inner.cfg.name);
+        let json = serde_json::to_string(&msg).unwrap_or_default();
+        let sends = self.inner.channels.iter().map(|(ch, _)| {
+            let (msg, json) = (&msg, json.clone());
+            async move {
+                let outcome = tokio::time::timeout(deadline, self.inner.sender.deliver(ch, msg))
+                    .await
+                    .unwrap_or_else(|_| DeliveryOutcome {
+                        status: AlertDeliveryStatus::Failed,
+                        attempts: 0,
+                        status_code: None,
+                        error: Some(format!("no answer within {} ms", deadline.as_millis())),
+                        latency_ms: None,
+                    });
+                let record = NewDelivery {
+                    channel: ch.name().into(),
+                    kind: "test".into(),
+                    alert_ids: Vec::new(),
+                    message: json,
+                };
+                if let Err(e) = self
+                    .inner
+                    .store
+                    .alert_delivery_record(record, outcome.clone())
+                    .await
+                {
+                    tracing::warn!(error = %e, "could not record an alert test");
+                }
+                deliver::result_of(ch.name(), &outcome)
+            }
+        });
+        futures_util::future::join_all(sends).await
+    }
+
+    /// Starts the engine loop and one sender loop per channel (nothing when `alerts.enabled` is off).
+    pub fn spawn(&self, shutdown: CancellationToken) {
+        if !self.inner.cfg.enabled {
+            tracing::info!("alerts are disabled");
+            return;
+        }
+        for idx in 0..self.inner.channels.len() {
+            let (me, stop) = (self.clone(), shutdown.clone());
+            tokio::spawn(async move { me.drain(idx, stop).await });
+        }
+        let me = self.clone();
+        tokio::spawn(async move { me.run(shutdown).await });
+    }
+
+    async fn run(self, shutdown: CancellationToken) {
+        let inner = &self.inner;
+        let keep = self.channel_names();
+        if let Err(e) = inner.store.alert_deliveries_drop_others(keep).await {
+            tracing::warn!(error = %e, "could not drop messages of removed alert channels");
+        }
+        let rules = Rule::all(&inner.cfg.rules, &inner.queue);
+        let mut engine = Engine {
+            book: None,
+            evaluator: Evaluator::new(rules, now_ms()),
+            last_prune: 0,
+        };
+        loop {
+            if let Err(e) = self.evaluate(&mut engine).await {
+                tracing::error!(error = %e, "alert evaluation failed; state is reloaded next time");
+                engine.book = None;
+            }
+            self.prune(&mut engine).await;
+            tokio::select! {
+                _ = shutdown.cancelled() => break,
+                _ = tokio::time::sleep(inner.cfg.interval) => {}
+                _ = inner.wake.notified() => {}
+            }
+        }
+    }
+
+    /// One evaluation: observe, transition, announce.
+    async fn evaluate(&self, engine: &mut Engine) -> Result<(), crate::store::StoreError> {
+        let inner = &self.inner;
+        if engine.book.is_none() {
+            engine.book = Some(self.load().await?);
+        }
+        let now = now_ms();
+        let snapshot = inner.store.snapshot();
+        let dir = inner.data_dir.clone();
+        let disk = tokio::task::spawn_blocking(move || disk::space(&dir))
+            .await
+            .ok()
+            .flatten();
+        let obs = Observation {
+            now,
+            servers: inner
+                .servers
+                .all()
+                .into_iter()
+                .map(|s| (s.name, s.status))
+                .collect(),
+            snapshot: &snapshot,
+            db_writable: inner.store.is_writable(),
+            queue: &inner.queue,
+            disk,
+        };
+        let findings = engine.evaluator.evaluate(&obs);
+        let Some(book) = engine.book.as_mut() else {
+            return Ok(());
+        };
+        let mut t = book.transition(&findings, engine.evaluator.rules(), now);
+        if !t.writes.is_empty() {
+            let ids = inner
+                .store
+                .alerts_commit(std::mem::take(&mut t.writes), Vec::new(), now)
+                .await?;
+            book.set_ids(&mut t, &ids);
+        }
+        for a in &t.changed {
+            tracing::info!(alert = %a.fingerprint, state = %a.state, "alert {}", a.state);
+            let _ = inner.events.send(AlertEvent { alert: a.to_wire() });
+        }
+        self.announce(book, now).await
+    }
+
+    /// Queues one message per channel with everything due, in the transaction that marks it announced.
+    async fn announce(&self, book: &mut Book, now: i64) -> Result<(), crate::store::StoreError> {
+        let inner = &self.inner;
+        let silences = inner.store.silences(now, false).await?;
+        let policy = Policy {
+            repeat_ms: inner.cfg.repeat_interval.as_millis() as i64,
+            send_resolved: inner.cfg.send_resolved,
+        };
+        let a = book.announce(&silences, &policy, now);
+        if a.writes.is_empty() {
+            return Ok(());
+        }
+        let mut deliveries = Vec::new();
+        if !a.items.is_empty() {
+            let msg = Message {
+                source: inner.cfg.name.clone(),
+                test: false,
+                items: a.items.iter().map(|(al, c)| (al.to_wire(), *c)).collect(),
+                at: chrono::DateTime::from_timestamp_millis(now).unwrap_or_default(),
+            };
+            let json = serde_json::to_string(&msg).unwrap_or_default();
+            tracing::info!(message = %msg.headline(), channels = inner.channels.len(), "alert message");
+            for (ch, _) in &inner.channels {
+                deliveries.push(NewDelivery {
+                    channel: ch.name().into(),
+                    kind: msg.kind().into(),
+                    alert_ids: msg.alert_ids(),
+                    message: json.clone(),
+                });
+            }
+        }
+        inner.store.alerts_commit(a.writes, deliveries, now).await?;
+        if !a.items.is_empty() {
+            for (_, wake) in &inner.channels {
+                wake.notify_one();
+            }
+        }
+        Ok(())
+    }
+
+    /// The book as stored: open alerts, and resolved ones whose resolve is still to be announced.
+    async fn load(&self) -> Result<Book, crate::store::StoreError> {
+        let mut book = Book::default();
+        for a in self.inner.store.alerts_open().await? {
+            if a.state == AlertState::Resolved {
+                book.closing.push(a);
+            } else {
+                book.open.insert(a.fingerprint.clone(), a);
+            }
+        }
+        Ok(book)
+    }
+
+    /// Deletes old history, at most hourly.
+    async fn prune(&self, engine: &mut Engine) {
+        let now = now_ms();
+        let keep = self.inner.retention;
+        if keep.is_zero() || now - engine.last_prune < 3_600_000 {
+            return;
+        }
+        engine.last_prune = now;
+        if let Err(e) = self
+            .inner
+            .store
+            .alerts_prune(now - keep.as_millis() as i64)
+            .await
+        {
+            tracing::warn!(error = %e, "could not prune alert history");
+        }
+    }
+
+    /// The sender loop of channel `idx`: sends its queued messages oldest first, records each outcome.
+    async fn drain(self, idx: usize, shutdown: CancellationToken) {
+        let inner = &self.inner;
+        let (ch, wake) = &inner.channels[idx];
+        let max_age = inner.cfg.max_age.as_millis() as i64;
+        loop {
+            match inner.store.alert_delivery_next(ch.name()).await {
+                Ok(Some(q)) => {
+                    let outcome = match serde_json::from_str::<Message>(&q.message) {
+                        _ if now_ms() - q.created_at > max_age => {
+                            dropped("older than alerts.max_age")
+                        }
+                        Err(_) => dropped("unreadable message"),
+                        Ok(msg) => tokio::select! {
+                            _ = shutdown.cancelled() => return,
+                            o = inner.sender.deliver(ch, &msg) => o,
+                        },
+                    };
+                    if outcome.status != AlertDeliveryStatus::Sent {
+                        tracing::warn!(channel = ch.name(), error = ?outcome.error, "alert message not delivered");
+                    }
+                    if let Err(e) = inner.store.alert_delivery_done(q.id, outcome).await {
+                        tracing::warn!(channel = ch.name(), error = %e, "could not record an alert delivery");
+                    } else {
+                        continue;
+                    }
+                }
+                Ok(None) => {}
+                Err(e) => tracing::warn!(channel = ch.name(), error = %e, "alert queue unreadable"),
+            }
+            tokio::select! {
+                _ = shutdown.cancelled() => return,
+                _ = wake.notified() => {}
+                // A safety net: a wake-up is never lost, but a failed store call is retried.
+                _ = tokio::time::sleep(Duration::from_secs(30)) => {}
+            }
+        }
+    }
+}
+
+fn dropped(why: &str) -> DeliveryOutcome {
+    DeliveryOutcome {
+        status: AlertDeliveryStatus::Dropped,
+        attempts: 0,
+        status_code: None,
+        error: Some(why.into()),
+        latency_ms: None,
+    }
+}

@@ -1,0 +1,129 @@
+//! Webhook delivery: every terminal job with a `webhook_url` puts one event in the store's outbox
+//! in the transaction of its end (the terminal hook); the [`sender`] loop posts it, signed the
+//! Standard Webhooks way, retrying with backoff until a 2xx, a final answer, or `max_age`.
+
+mod payload;
+mod retry;
+mod sender;
+mod signing;
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use tokio::sync::Notify;
+use tokio_util::sync::CancellationToken;
+
+pub use payload::host_key;
+pub use signing::{Signer, check_secret, generate_secret};
+
+use crate::config::{Config, RetentionConfig, WebhookConfig};
+use crate::outbound::{Limits, Outbound};
+use crate::store::{Store, TerminalHook, now_ms, outbox};
+
+/// Why webhooks could not be set up or signed.
+#[derive(Debug, thiserror::Error)]
+pub enum WebhookError {
+    /// A configured secret is malformed.
+    #[error("invalid webhook secret: {0}")]
+    Secret(String),
+    /// The generated secret could not be read or written.
+    #[error("webhook secret file {path}: {source}")]
+    SecretFile {
+        /// File.
+        path: PathBuf,
+        /// Cause.
+        source: std::io::Error,
+    },
+    /// A body could not be signed.
+    #[error("cannot sign: {0}")]
+    Sign(String),
+}
+
+struct Shared {
+    store: Store,
+    outbound: Outbound,
+    signer: Signer,
+    cfg: WebhookConfig,
+    limits: Limits,
+    retention: RetentionConfig,
+    data_dir: PathBuf,
+    public_url: Arc<str>,
+    wake: Notify,
+}
+
+/// Handle to webhook delivery; cheap to clone.
+#[derive(Clone)]
+pub struct Webhooks {
+    shared: Arc<Shared>,
+}
+
+impl Webhooks {
+    /// Loads (or generates) the secrets; `listen` is the bound address, the default public URL.
+    pub fn new(
+        config: &Config,
+        listen: SocketAddr,
+        store: Store,
+        outbound: Outbound,
+    ) -> Result<Webhooks, WebhookError> {
+        let cfg = config.webhooks.clone();
+        let secrets = if cfg.secrets.is_empty() {
+            let path = config.data_dir.join("webhook.secret");
+            let (secret, created) = signing::load_or_create_secret(&path)?;
+            if created {
+                tracing::info!(path = %path.display(), "generated a webhook signing secret");
+            }
+            vec![secret]
+        } else {
+            cfg.secrets.clone()
+        };
+        let public_url = cfg
+            .public_url
+            .clone()
+            .unwrap_or_else(|| format!("http://{listen}"));
+        Ok(Webhooks {
+            shared: Arc::new(Shared {
+                store,
+                outbound,
+                signer: Signer::new(&secrets)?,
+                limits: Limits {
+                    timeout: cfg.timeout,
+                    connect_timeout: cfg.connect_timeout,
+                    max_bytes: cfg.max_response_bytes,
+                    max_redirects: 0,
+                },
+                cfg,
+                retention: config.retention.clone(),
+                data_dir: config.data_dir.clone(),
+                public_url: public_url.trim_end_matches('/').into(),
+                wake: Notify::new(),
+            }),
+        })
+    }
+
+    /// The hook the store runs inside every terminal transition: writes the job's event.
+    pub fn terminal_hook(&self) -> TerminalHook {
+        let public_url = self.shared.public_url.clone();
+        Arc::new(move |conn, job| {
+            match payload::event_for(job, &public_url, now_ms()) {
+                Some(ev) => outbox::enqueue(conn, &ev),
+                None => Ok(()),
+            }
+        })
+    }
+
+    /// Starts the delivery loop.
+    pub fn spawn(&self, shutdown: CancellationToken) {
+        tokio::spawn(sender::run(self.shared.clone(), shutdown));
+    }
+
+    /// Looks for due events now (after a redelivery or replay was committed).
+    pub fn wake(&self) {
+        self.shared.wake.notify_one();
+    }
+
+    /// Base of the output URLs in payloads.
+    pub fn public_url(&self) -> &str {
+        &self.shared.public_url
+    }
+}

@@ -1,0 +1,271 @@
+//! The delivery loop. Its duties:
+//! - start due events, oldest due first, while the global and per-host limits allow, so a slow
+//!   or dead receiver only ever holds its own `per_host` slots;
+//! - wake on new events (a store commit that raised `webhooks_total`), on operators'
+//!   redelivery and replay, on each finished attempt, and at the next due retry (no polling);
+//! - make each attempt: the body, a fresh timestamp and signature, the guarded POST, the
+//!   verdict, and one write recording the attempt and the event's new state;
+//! - prune finished events past `retention.max_age`.
+//!
+//! Which events are in flight is kept only in memory: an event stays `pending` in the store
+//! until its attempt is recorded, so after a crash it is simply due again (at least once).
+
+use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use tokio::sync::mpsc;
+use tokio_util::sync::CancellationToken;
+
+use super::retry::{Verdict, decide, judge_answer, judge_error};
+use super::{Shared, payload};
+use crate::store::{DueWebhook, StoreError, WebhookAttemptRecord, WebhookOutcome, now_ms};
+
+/// Events being attempted, by id and by host.
+#[derive(Default)]
+struct Flights {
+    ids: HashSet<String>,
+    hosts: HashMap<String, usize>,
+}
+
+impl Flights {
+    fn len(&self) -> usize {
+        self.ids.len()
+    }
+
+    fn on_host(&self, host: &str) -> usize {
+        self.hosts.get(host).copied().unwrap_or(0)
+    }
+
+    fn add(&mut self, ev: &DueWebhook) {
+        self.ids.insert(ev.id.clone());
+        *self.hosts.entry(ev.host.clone()).or_default() += 1;
+    }
+
+    fn remove(&mut self, id: &str, host: &str) {
+        self.ids.remove(id);
+        if let Some(n) = self.hosts.get_mut(host) {
+            *n -= 1;
+            if *n == 0 {
+                self.hosts.remove(host);
+            }
+        }
+    }
+
+    fn full_hosts(&self, per_host: usize) -> Vec<String> {
+        self.hosts
+            .iter()
+            .filter(|(_, n)| **n >= per_host)
+            .map(|(h, _)| h.clone())
+            .collect()
+    }
+}
+
+/// A finished attempt: the event and host whose slots are free again.
+type Done = (String, String);
+
+/// Runs until `shutdown`; attempts in flight then are abandoned and stay pending.
+pub(super) async fn run(shared: Arc<Shared>, shutdown: CancellationToken) {
+    let mut commits = shared.store.watch();
+    let mut seen_total = commits.borrow_and_update().get("webhooks_total");
+    let (done_tx, mut done_rx) = mpsc::unbounded_channel::<Done>();
+    let mut flights = Flights::default();
+    let mut timer: Option<i64> = None;
+    let mut fill = true;
+    let prune_every = shared.retention.interval.max(Duration::from_secs(1));
+    let mut prune_at = tokio::time::Instant::now() + prune_every;
+    loop {
+        if fill {
+            fill = false;
+            timer = match start_due(&shared, &mut flights, &done_tx, &shutdown).await {
+                Ok(t) => t,
+                Err(e) => {
+                    tracing::error!(error = %e, "webhooks: cannot read the outbox; trying again in 1 s");
+                    Some(now_ms() + 1000)
+                }
+            };
+        }
+        let wake_at = timer.map(|at| {
+            let wait = Duration::from_millis((at - now_ms()).max(0) as u64);
+            tokio::time::Instant::now() + wait
+        });
+        tokio::select! {
+            _ = shutdown.cancelled() => break,
+            Some((id, host)) = done_rx.recv() => {
+                flights.remove(&id, &host);
+                while let Ok((id, host)) = done_rx.try_recv() {
+                    flights.remove(&id, &host);
+                }
+                fill = true;
+            }
+            _ = shared.wake.notified() => fill = true,
+            r = commits.changed() => {
+                if r.is_err() {
+                    break;
+                }
+                let total = commits.borrow_and_update().get("webhooks_total");
+                if total != seen_total {
+                    seen_total = total;
+                    fill = true;
+                }
+            }
+            _ = sleep_until(wake_at) => fill = true,
+            _ = tokio::time::sleep_until(prune_at) => {
+                prune(&shared).await;
+                prune_at = tokio::time::Instant::now() + prune_every;
+            }
+        }
+    }
+}
+
+async fn sleep_until(at: Option<tokio::time::Instant>) {
+    match at {
+        Some(at) => tokio::time::sleep_until(at).await,
+        None => std::future::pending().await,
+    }
+}
+
+/// Starts every due event the limits allow; returns when to look again if nothing else wakes
+/// the loop (`None`: a finishing attempt or a new event will).
+async fn start_due(
+    shared: &Arc<Shared>,
+    flights: &mut Flights,
+    done: &mpsc::UnboundedSender<Done>,
+    shutdown: &CancellationToken,
+) -> Result<Option<i64>, StoreError> {
+    let (limit, per_host) = (shared.cfg.concurrency, shared.cfg.per_host);
+    loop {
+        let free = limit.saturating_sub(flights.len());
+        if free == 0 {
+            return Ok(None);
+        }
+        let now = now_ms();
+        // Ask for a few more than the free slots: some may share a host that fills up.
+        let ask = (free * 2).max(16);
+        let due = shared
+            .store
+            .due_webhooks(
+                now,
+                flights.ids.iter().cloned().collect(),
+                flights.full_hosts(per_host),
+                ask,
+            )
+            .await?;
+        let fetched = due.len();
+        let mut skipped = false;
+        for ev in due {
+            if flights.len() >= limit {
+                return Ok(None);
+            }
+            if flights.on_host(&ev.host) >= per_host {
+                skipped = true;
+                continue;
+            }
+            flights.add(&ev);
+            spawn_attempt(shared.clone(), ev, done.clone(), shutdown.clone());
+        }
+        if fetched < ask && !skipped {
+            // Everything due is in flight; blocked hosts are woken by their attempts ending.
+            return shared.store.next_webhook_due(now).await;
+        }
+    }
+}
+
+fn spawn_attempt(
+    shared: Arc<Shared>,
+    ev: DueWebhook,
+    done: mpsc::UnboundedSender<Done>,
+    shutdown: CancellationToken,
+) {
+    let key = (ev.id.clone(), ev.host.clone());
+    tokio::spawn(async move {
+        tokio::select! {
+            _ = shutdown.cancelled() => {}
+            _ = attempt(&shared, ev) => {}
+        }
+        let _ = done.send(key);
+    });
+}
+
+/// One attempt, recorded before its slot is released (so the event is never started twice).
+async fn attempt(shared: &Shared, ev: DueWebhook) {
+    let body = payload::body(&ev.payload, ev.inline_outputs, &shared.data_dir).await;
+    let sent = chrono::Utc::now();
+    let started = Instant::now();
+    let timestamp = sent.timestamp();
+    let (verdict, status_code, head, error) = match shared.signer.sign(&ev.id, timestamp, &body) {
+        Err(e) => (Verdict::Stop, None, None, Some(e.to_string())),
+        Ok(signature) => {
+            let headers = [
+                ("content-type", "application/json".to_string()),
+                ("webhook-id", ev.id.clone()),
+                ("webhook-timestamp", timestamp.to_string()),
+                ("webhook-signature", signature),
+            ]
+            .map(|(k, v)| (k.to_string(), v));
+            match shared
+                .outbound
+                .post(&ev.url, &headers, body, &shared.limits)
+                .await
+            {
+                Ok(p) => {
+                    let (verdict, error) = judge_answer(&p, chrono::Utc::now());
+                    let head =
+                        (!p.body.is_empty()).then(|| String::from_utf8_lossy(&p.body).into_owned());
+                    (verdict, Some(p.status), head, error)
+                }
+                Err(e) => (judge_error(&e), None, None, Some(e.to_string())),
+            }
+        }
+    };
+    let latency_ms = started.elapsed().as_millis() as u64;
+    let outcome = decide(
+        &verdict,
+        &shared.cfg,
+        ev.round_attempts,
+        ev.round_started_ms,
+        now_ms(),
+        rand::random(),
+    );
+    match outcome {
+        WebhookOutcome::Delivered | WebhookOutcome::RetryAt(_) => {
+            tracing::debug!(event = %ev.id, job = %ev.job_id, ?outcome, status = ?status_code, "webhook attempt");
+        }
+        WebhookOutcome::Failed | WebhookOutcome::Dead => {
+            tracing::warn!(event = %ev.id, job = %ev.job_id, ?outcome, status = ?status_code, error = ?error, "webhook given up");
+        }
+    }
+    let record = WebhookAttemptRecord {
+        event_id: ev.id.clone(),
+        generation: ev.generation,
+        at_ms: sent.timestamp_millis(),
+        status_code,
+        latency_ms: Some(latency_ms),
+        response_head: head,
+        error,
+        outcome,
+    };
+    if let Err(e) = shared.store.record_webhook_attempt(record).await {
+        // Not recorded: the event is still pending and due, so it is sent again (at least once).
+        tracing::error!(event = %ev.id, error = %e, "webhooks: cannot record an attempt");
+    }
+}
+
+/// Deletes finished events older than the job retention, batch by batch.
+async fn prune(shared: &Shared) {
+    let r = &shared.retention;
+    if r.max_age.is_zero() {
+        return;
+    }
+    let before = now_ms() - r.max_age.as_millis() as i64;
+    loop {
+        match shared.store.prune_webhooks(before, r.batch).await {
+            Ok(n) if n == r.batch => continue,
+            Ok(_) => break,
+            Err(e) => {
+                tracing::warn!(error = %e, "webhooks: pruning failed");
+                break;
+            }
+        }
+    }
+}
