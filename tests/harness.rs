@@ -317,7 +317,8 @@ impl Proc {
             if let Ok(Some(_)) = self.child.try_wait() {
                 return false;
             }
-            if std::net::TcpStream::connect(self.url.trim_start_matches("http://")).is_ok() {
+            // The port accepts connections as soon as it is bound; ready means /api/ping answers.
+            if ping(&self.url) {
                 return true;
             }
             std::thread::sleep(Duration::from_millis(20));
@@ -402,4 +403,19 @@ impl Proc {
         }
         panic!("daemon did not start");
     }
+}
+
+/// Whether `GET {url}/api/ping` answers 200 (plain HTTP/1.1 over a socket, no client needed).
+fn ping(url: &str) -> bool {
+    use std::io::{Read, Write};
+    let Ok(mut s) = std::net::TcpStream::connect(url.trim_start_matches("http://")) else {
+        return false;
+    };
+    let _ = s.set_read_timeout(Some(Duration::from_secs(2)));
+    let req = "GET /api/ping HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n";
+    if s.write_all(req.as_bytes()).is_err() {
+        return false;
+    }
+    let mut buf = [0u8; 16];
+    matches!(s.read(&mut buf), Ok(n) if n >= 12 && &buf[9..12] == b"200")
 }

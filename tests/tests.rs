@@ -23,6 +23,8 @@ mod metrics;
 mod openapi;
 /// Several servers: load sharing, failover, drain, watchdog, crash reconciliation.
 mod servers;
+/// The whole system under load and injected faults: nothing lost, nothing twice.
+mod soak;
 /// The worker on one simulated ComfyUI: templates, images, progress, errors, cancel, pause, restarts.
 mod worker;
 /// Webhook delivery: signatures, retries, limits, crash safety, redelivery and replay.

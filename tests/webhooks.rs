@@ -8,10 +8,10 @@ use sha2::{Digest, Sha256};
 
 use crate::harness::*;
 
-/// A receiver that records requests and answers from a script.
-mod receiver;
 /// `kill -9` with deliveries in flight, with the real binary.
 mod crash;
+/// A receiver that records requests and answers from a script.
+mod receiver;
 /// Refused URLs, seeded straight into the outbox.
 mod refused;
 
@@ -39,7 +39,12 @@ async fn start(f: impl FnOnce(&mut Config)) -> Harness {
     })
     .await;
     // Nothing runs: jobs stay pending until cancelled, which ends them at once.
-    assert_eq!(h.post("/api/queue/pause", Some(ADMIN_KEY), json!({})).await.status, 200);
+    assert_eq!(
+        h.post("/api/queue/pause", Some(ADMIN_KEY), json!({}))
+            .await
+            .status,
+        200
+    );
     h
 }
 
@@ -49,13 +54,21 @@ pub async fn cancelled_job(h: &Harness, id: &str, url: &str) {
         .submit(json!({"job_id": id, "prompt": "a red bicycle", "webhook_url": url, "params": {"seed": 7}}))
         .await;
     assert!(r.status.is_success(), "{:?}", r.body);
-    let r = h.post(&format!("/api/jobs/{id}/cancel"), Some(ADMIN_KEY), json!({})).await;
+    let r = h
+        .post(
+            &format!("/api/jobs/{id}/cancel"),
+            Some(ADMIN_KEY),
+            json!({}),
+        )
+        .await;
     assert_eq!(r.status, 200, "{:?}", r.body);
 }
 
 /// The events of a job (newest first).
 pub async fn events_of(h: &Harness, job: &str) -> Vec<Value> {
-    let r = h.get(&format!("/api/webhooks?job_id={job}"), Some(READ_KEY)).await;
+    let r = h
+        .get(&format!("/api/webhooks?job_id={job}"), Some(READ_KEY))
+        .await;
     assert_eq!(r.status, 200, "{:?}", r.body);
     r.body["events"].as_array().unwrap().clone()
 }
@@ -68,7 +81,10 @@ pub async fn wait_event(h: &Harness, job: &str, status: &str) -> Value {
         if let Some(e) = evs.first().filter(|e| e["status"] == status) {
             return e.clone();
         }
-        assert!(Instant::now() < deadline, "event of {job} never {status}: {evs:?}");
+        assert!(
+            Instant::now() < deadline,
+            "event of {job} never {status}: {evs:?}"
+        );
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
 }
@@ -109,13 +125,20 @@ pub fn verify(secret: &str, hit: &Hit) -> Option<Result<String, String>> {
         }
         Err(e) => panic!("python3 is needed under CI: {e}"),
     };
-    std::io::Write::write_all(&mut child.stdin.take().unwrap(), input.to_string().as_bytes()).unwrap();
+    std::io::Write::write_all(
+        &mut child.stdin.take().unwrap(),
+        input.to_string().as_bytes(),
+    )
+    .unwrap();
     let out = child.wait_with_output().unwrap();
     let text = |b: &[u8]| String::from_utf8_lossy(b).trim().to_string();
     match out.status.code() {
         Some(0) => Some(Ok(text(&out.stdout))),
         Some(3) if !ci => {
-            eprintln!("skipping the independent signature check: {}", text(&out.stderr));
+            eprintln!(
+                "skipping the independent signature check: {}",
+                text(&out.stderr)
+            );
             None
         }
         Some(3) => panic!("the verifier is needed under CI: {}", text(&out.stderr)),
@@ -137,16 +160,26 @@ async fn completed_job_payload_is_signed_and_verifies_with_the_reference_library
     })
     .await;
     let r = h
-        .submit(json!({"job_id": "w1", "prompt": "a lighthouse", "params": {"seed": 5},
-            "output_base64": true, "webhook_url": rx.url("/hook")}))
+        .submit(
+            json!({"job_id": "w1", "prompt": "a lighthouse", "params": {"seed": 5},
+            "output_base64": true, "webhook_url": rx.url("/hook")}),
+        )
         .await;
     assert_eq!(r.status, 202, "{:?}", r.body);
-    let job = h.wait_status("w1", "completed", Duration::from_secs(10)).await;
+    let job = h
+        .wait_status("w1", "completed", Duration::from_secs(10))
+        .await;
     let hit = rx.wait_hits(1, Duration::from_secs(10)).await.remove(0);
     assert_eq!(hit.content_type, "application/json");
     assert!(hit.id.starts_with("msg_"), "{}", hit.id);
     // One signature per secret, so a receiver can rotate without a gap.
-    assert_eq!(hit.signature.split(' ').filter(|s| s.starts_with("v1,")).count(), 2);
+    assert_eq!(
+        hit.signature
+            .split(' ')
+            .filter(|s| s.starts_with("v1,"))
+            .count(),
+        2
+    );
 
     let p = hit.json();
     assert_eq!(p["type"], "job.completed");
@@ -159,7 +192,10 @@ async fn completed_job_payload_is_signed_and_verifies_with_the_reference_library
     assert_eq!(d["error"], Value::Null);
     assert!(d["timings"]["processing_ms"].is_u64(), "{d}");
     let out = &d["outputs"][0];
-    assert_eq!(out["url"], "https://dash.example.test/api/jobs/w1/outputs/0");
+    assert_eq!(
+        out["url"],
+        "https://dash.example.test/api/jobs/w1/outputs/0"
+    );
     assert_eq!(out["content_type"], "image/png");
     assert_eq!(out["sha256"], job["outputs"][0]["sha256"]);
     let bytes = base64::engine::general_purpose::STANDARD
@@ -248,8 +284,16 @@ async fn server_errors_are_retried_with_the_same_id_and_fresh_signatures() {
     let ev = wait_event(&h, "r1", "delivered").await;
     let hits = rx.hits();
     assert_eq!(hits.len(), 4);
-    assert!(hits.iter().all(|x| x.id == hits[0].id && x.body == hits[0].body));
-    let codes: Vec<_> = ev["attempts"].as_array().unwrap().iter().map(|a| a["status_code"].clone()).collect();
+    assert!(
+        hits.iter()
+            .all(|x| x.id == hits[0].id && x.body == hits[0].body)
+    );
+    let codes: Vec<_> = ev["attempts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| a["status_code"].clone())
+        .collect();
     assert_eq!(codes, [500, 500, 500, 200]);
     assert_eq!(ev["attempts"][0]["response"], "oops, try later");
     assert!(ev["attempts"][0]["latency_ms"].is_u64());
@@ -298,7 +342,14 @@ async fn final_answers_stop_at_once() {
         assert!(ev["last_error"].as_str().unwrap().contains(words), "{ev}");
     }
     tokio::time::sleep(Duration::from_millis(300)).await;
-    assert_eq!((gone.hits().len(), missing.hits().len(), redirect.hits().len()), (1, 1, 1));
+    assert_eq!(
+        (
+            gone.hits().len(),
+            missing.hits().len(),
+            redirect.hits().len()
+        ),
+        (1, 1, 1)
+    );
     assert_eq!(counters(&h).await, (3, 0, 3, 0));
     assert_eq!(h.telemetry().await["webhooks"]["successRate"], 0.0);
 }
@@ -321,16 +372,35 @@ async fn a_slow_receiver_does_not_hold_back_a_fast_one() {
     }
     fast.wait_hits(10, Duration::from_secs(15)).await;
     let fast_done = eventually(Duration::from_secs(10), || async {
-        let evs = h.get("/api/webhooks?status=delivered&limit=100", Some(READ_KEY)).await.body;
+        let evs = h
+            .get("/api/webhooks?status=delivered&limit=100", Some(READ_KEY))
+            .await
+            .body;
         let fast_delivered = evs["events"].as_array().unwrap().iter();
-        fast_delivered.filter(|e| e["job_id"].as_str().unwrap().starts_with("fast")).count() == 10
+        fast_delivered
+            .filter(|e| e["job_id"].as_str().unwrap().starts_with("fast"))
+            .count()
+            == 10
     })
     .await;
-    assert!(fast_done, "the fast receiver's events were not all delivered");
-    let pending = h.get("/api/webhooks?status=pending&limit=100", Some(READ_KEY)).await.body;
+    assert!(
+        fast_done,
+        "the fast receiver's events were not all delivered"
+    );
+    let pending = h
+        .get("/api/webhooks?status=pending&limit=100", Some(READ_KEY))
+        .await
+        .body;
     let backlog = pending["events"].as_array().unwrap().len();
-    assert!(backlog >= 4, "the slow host should still have a backlog: {backlog}");
-    assert!(slow.max_inflight() <= 2, "per-host limit exceeded: {}", slow.max_inflight());
+    assert!(
+        backlog >= 4,
+        "the slow host should still have a backlog: {backlog}"
+    );
+    assert!(
+        slow.max_inflight() <= 2,
+        "per-host limit exceeded: {}",
+        slow.max_inflight()
+    );
     let (total, delivered, failed, pending) = counters(&h).await;
     assert_eq!((total, failed), (20, 0));
     assert_eq!(delivered + pending, 20);
@@ -344,9 +414,13 @@ async fn redelivery_keeps_the_id_and_a_manual_retry_makes_a_new_event() {
     let first = wait_event(&h, "rd", "delivered").await;
     assert_eq!(counters(&h).await, (1, 1, 0, 0));
 
-    let r = h.post("/api/jobs/rd/webhook/redeliver", Some(READ_KEY), json!({})).await;
+    let r = h
+        .post("/api/jobs/rd/webhook/redeliver", Some(READ_KEY), json!({}))
+        .await;
     assert_eq!(r.status, 403);
-    let r = h.post("/api/jobs/rd/webhook/redeliver", Some(ADMIN_KEY), json!({})).await;
+    let r = h
+        .post("/api/jobs/rd/webhook/redeliver", Some(ADMIN_KEY), json!({}))
+        .await;
     assert_eq!(r.status, 202, "{:?}", r.body);
     assert_eq!(r.body["id"], first["id"]);
     assert_eq!(r.body["status"], "pending");
@@ -358,8 +432,18 @@ async fn redelivery_keeps_the_id_and_a_manual_retry_makes_a_new_event() {
     assert_eq!(counters(&h).await, (1, 1, 0, 0));
 
     // Retried and ended again: a new event with a new id.
-    assert_eq!(h.post("/api/jobs/rd/retry", Some(ADMIN_KEY), json!({})).await.status, 200);
-    assert_eq!(h.post("/api/jobs/rd/cancel", Some(ADMIN_KEY), json!({})).await.status, 200);
+    assert_eq!(
+        h.post("/api/jobs/rd/retry", Some(ADMIN_KEY), json!({}))
+            .await
+            .status,
+        200
+    );
+    assert_eq!(
+        h.post("/api/jobs/rd/cancel", Some(ADMIN_KEY), json!({}))
+            .await
+            .status,
+        200
+    );
     let hits = rx.wait_hits(3, Duration::from_secs(10)).await;
     assert_ne!(hits[2].id, hits[0].id);
     assert_eq!(hits[2].json()["data"]["attempts"], 2);
@@ -367,11 +451,34 @@ async fn redelivery_keeps_the_id_and_a_manual_retry_makes_a_new_event() {
     assert_eq!(events_of(&h, "rd").await.len(), 2);
     assert_eq!(counters(&h).await, (2, 2, 0, 0));
 
-    let r = h.post("/api/jobs/nope/webhook/redeliver", Some(ADMIN_KEY), json!({})).await;
-    assert_eq!((r.status.as_u16(), r.body["error"]["code"].as_str()), (404, Some("job_not_found")));
-    assert_eq!(h.submit(json!({"job_id": "plain", "prompt": "x"})).await.status, 202);
-    let r = h.post("/api/jobs/plain/webhook/redeliver", Some(ADMIN_KEY), json!({})).await;
-    assert_eq!((r.status.as_u16(), r.body["error"]["code"].as_str()), (404, Some("webhook_not_found")));
+    let r = h
+        .post(
+            "/api/jobs/nope/webhook/redeliver",
+            Some(ADMIN_KEY),
+            json!({}),
+        )
+        .await;
+    assert_eq!(
+        (r.status.as_u16(), r.body["error"]["code"].as_str()),
+        (404, Some("job_not_found"))
+    );
+    assert_eq!(
+        h.submit(json!({"job_id": "plain", "prompt": "x"}))
+            .await
+            .status,
+        202
+    );
+    let r = h
+        .post(
+            "/api/jobs/plain/webhook/redeliver",
+            Some(ADMIN_KEY),
+            json!({}),
+        )
+        .await;
+    assert_eq!(
+        (r.status.as_u16(), r.body["error"]["code"].as_str()),
+        (404, Some("webhook_not_found"))
+    );
 }
 
 #[tokio::test]
@@ -385,14 +492,25 @@ async fn dead_events_are_listed_and_replayed() {
     assert!(n >= 2, "{dead}");
     assert_eq!(dead["attempts"].as_array().unwrap().len() as u64, n);
     assert_eq!(dead["next_attempt_at"], Value::Null);
-    let listed = h.get("/api/webhooks?status=dead,failed", Some(READ_KEY)).await.body;
+    let listed = h
+        .get("/api/webhooks?status=dead,failed", Some(READ_KEY))
+        .await
+        .body;
     assert_eq!(listed["events"][0]["id"], dead["id"]);
     assert_eq!(counters(&h).await, (1, 0, 1, 0));
 
-    let since = |t: chrono::DateTime<chrono::Utc>| t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
+    let since =
+        |t: chrono::DateTime<chrono::Utc>| t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
     let path = |t| format!("/api/webhooks/replay?since={}", since(t));
-    assert_eq!(h.post(&path(before), Some(READ_KEY), json!({})).await.status, 403);
-    let r = h.post("/api/webhooks/replay", Some(ADMIN_KEY), json!({})).await;
+    assert_eq!(
+        h.post(&path(before), Some(READ_KEY), json!({}))
+            .await
+            .status,
+        403
+    );
+    let r = h
+        .post("/api/webhooks/replay", Some(ADMIN_KEY), json!({}))
+        .await;
     assert_eq!(r.status, 400, "since is required");
     let later = chrono::Utc::now() + chrono::Duration::hours(1);
     let r = h.post(&path(later), Some(ADMIN_KEY), json!({})).await;

@@ -72,11 +72,6 @@ impl Samples {
         }
         self.values.iter().sum::<f64>() / self.values.len() as f64
     }
-
-    /// Sum of all samples.
-    pub fn sum(&self) -> f64 {
-        self.values.iter().sum()
-    }
 }
 
 #[cfg(test)]

@@ -50,12 +50,24 @@ async fn every_event_arrives_after_kill_9_with_deliveries_in_flight() {
         .await
         .unwrap();
     let http = reqwest::Client::builder().no_proxy().build().unwrap();
-    assert_eq!(call(&http, format!("{}/api/queue/pause", p.url), ADMIN_KEY, json!({})).await, 200);
+    assert_eq!(
+        call(
+            &http,
+            format!("{}/api/queue/pause", p.url),
+            ADMIN_KEY,
+            json!({})
+        )
+        .await,
+        200
+    );
     let url = rx.url("/hook");
     for i in 0..EVENTS {
         let id = format!("k{i}");
         let body = json!({"job_id": id, "prompt": "x", "webhook_url": url});
-        assert_eq!(call(&http, format!("{}/api/jobs", p.url), SUBMIT_KEY, body).await, 202);
+        assert_eq!(
+            call(&http, format!("{}/api/jobs", p.url), SUBMIT_KEY, body).await,
+            202
+        );
         let cancel = format!("{}/api/jobs/{id}/cancel", p.url);
         assert_eq!(call(&http, cancel, ADMIN_KEY, json!({})).await, 200);
     }
@@ -73,10 +85,17 @@ async fn every_event_arrives_after_kill_9_with_deliveries_in_flight() {
         .unwrap();
     let deadline = Instant::now() + Duration::from_secs(60);
     let jobs_of = |hits: &[super::receiver::Hit]| {
-        hits.iter().map(|h| h.job_id()).collect::<HashSet<_>>().len()
+        hits.iter()
+            .map(|h| h.job_id())
+            .collect::<HashSet<_>>()
+            .len()
     };
     while jobs_of(&rx.hits()) < EVENTS {
-        assert!(Instant::now() < deadline, "only {} of {EVENTS} jobs reported", jobs_of(&rx.hits()));
+        assert!(
+            Instant::now() < deadline,
+            "only {} of {EVENTS} jobs reported",
+            jobs_of(&rx.hits())
+        );
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     // Wait for the answers in flight to be recorded too.
@@ -85,12 +104,19 @@ async fn every_event_arrives_after_kill_9_with_deliveries_in_flight() {
     let mut id_of_job: HashMap<String, String> = HashMap::new();
     for h in &hits {
         let prev = id_of_job.insert(h.job_id(), h.id.clone());
-        assert!(prev.is_none_or(|p| p == h.id), "job {} came with two ids", h.job_id());
+        assert!(
+            prev.is_none_or(|p| p == h.id),
+            "job {} came with two ids",
+            h.job_id()
+        );
     }
     assert_eq!(id_of_job.len(), EVENTS);
     let distinct: HashSet<&str> = hits.iter().map(|h| h.id.as_str()).collect();
     assert_eq!(distinct.len(), EVENTS);
-    assert!(hits.len() > EVENTS, "the deliveries in flight at the kill should arrive twice");
+    assert!(
+        hits.len() > EVENTS,
+        "the deliveries in flight at the kill should arrive twice"
+    );
 
     let tel: serde_json::Value = http
         .get(format!("{}/api/telemetry", p.url))
@@ -102,7 +128,11 @@ async fn every_event_arrives_after_kill_9_with_deliveries_in_flight() {
         .await
         .unwrap();
     let w = &tel["webhooks"];
-    assert_eq!((w["total"].as_u64(), w["pending"].as_u64()), (Some(EVENTS as u64), Some(0)), "{w}");
+    assert_eq!(
+        (w["total"].as_u64(), w["pending"].as_u64()),
+        (Some(EVENTS as u64), Some(0)),
+        "{w}"
+    );
     assert_eq!(w["delivered"], EVENTS as u64);
     drop(p);
 }

@@ -98,9 +98,7 @@ impl Receiver {
         let addr = listener.local_addr().unwrap();
         let state = Arc::new(Recorded::default());
         *state.default.lock().unwrap() = Some(default);
-        let app = axum::Router::new()
-            .fallback(hook)
-            .with_state(state.clone());
+        let app = axum::Router::new().fallback(hook).with_state(state.clone());
         let task = tokio::spawn(async move {
             let _ = axum::serve(listener, app).await;
         });

@@ -20,7 +20,11 @@ async fn refused_urls_fail_at_send_time_without_retry() {
     config.outbound.allow.clear();
     let comfy = config.servers[0].url.clone();
     let cases = [
-        ("meta", "http://169.254.169.254/latest/meta-data/".to_string(), "169.254.169.254"),
+        (
+            "meta",
+            "http://169.254.169.254/latest/meta-data/".to_string(),
+            "169.254.169.254",
+        ),
         ("loop", rx.url("/hook"), "COMFYDASH_OUTBOUND_ALLOW"),
         ("comfy", format!("{comfy}/prompt"), "ComfyUI"),
     ];
@@ -47,7 +51,9 @@ async fn refused_urls_fail_at_send_time_without_retry() {
             .await
             .unwrap();
     }
-    tokio::task::spawn_blocking(move || store.close()).await.unwrap();
+    tokio::task::spawn_blocking(move || store.close())
+        .await
+        .unwrap();
 
     let h = Harness::start_in(dir, config).await;
     for (job, _, words) in &cases {
@@ -56,7 +62,10 @@ async fn refused_urls_fail_at_send_time_without_retry() {
         let a = &ev["attempts"][0];
         assert_eq!(a["status_code"], serde_json::Value::Null);
         let err = a["error"].as_str().unwrap();
-        assert!(err.contains("refused") && err.contains(words), "{job}: {err}");
+        assert!(
+            err.contains("refused") && err.contains(words),
+            "{job}: {err}"
+        );
     }
     tokio::time::sleep(Duration::from_millis(300)).await;
     assert!(rx.hits().is_empty(), "a refused URL was contacted");

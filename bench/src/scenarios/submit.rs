@@ -111,7 +111,11 @@ pub async fn run(ctx: &Ctx) -> anyhow::Result<Report> {
             row.extend(m.cells(base));
             table.row(row);
         }
-        let mut m = store_direct(ctx, sync, dur).await?;
+        let mut m1 = store_direct(ctx, sync, dur, 1).await?;
+        let mut row = vec![Cell::text(label), Cell::text("Store::submit, no HTTP"), Cell::int(1u64)];
+        row.extend(m1.cells(base));
+        table.row(row);
+        let mut m = store_direct(ctx, sync, dur, STORE_TASKS).await?;
         let mut row = vec![
             Cell::text(label),
             Cell::text("Store::submit, no HTTP"),
@@ -187,7 +191,9 @@ fn naive(path: PathBuf, sync: Synchronous, dur: Duration) -> anyhow::Result<Meas
              VALUES (?1, ?2, 'submitted', NULL, 'pending', 'lensia', NULL)",
         )?
         .execute(params![id, now])?;
+        let tc = Instant::now();
         tx.commit()?;
+        if i % 50 == 0 { eprintln!("DEBUG commit {:?} total {:?}", tc.elapsed(), t.elapsed()); }
         m.latency.push(t.elapsed());
         m.accepted += 1;
         i += 1;
@@ -281,7 +287,12 @@ async fn load(
 }
 
 /// `STORE_TASKS` tasks calling `Store::submit` on a fresh store for `dur`.
-async fn store_direct(ctx: &Ctx, sync: Synchronous, dur: Duration) -> anyhow::Result<Measured> {
+async fn store_direct(
+    ctx: &Ctx,
+    sync: Synchronous,
+    dur: Duration,
+    tasks_n: usize,
+) -> anyhow::Result<Measured> {
     let dir = ctx.tempdir("bench-store-")?;
     let store = Store::open(
         &dir.path().join("comfydash.db"),
@@ -294,7 +305,7 @@ async fn store_direct(ctx: &Ctx, sync: Synchronous, dur: Duration) -> anyhow::Re
     let before = cpu::now()?;
     let t0 = Instant::now();
     let mut tasks = Vec::new();
-    for task in 0..STORE_TASKS {
+    for task in 0..tasks_n {
         let store = store.clone();
         tasks.push(tokio::spawn(async move {
             let mut m = Measured::default();

@@ -2,7 +2,7 @@
 
 use std::path::Path;
 
-use super::rules::DiskSpace;
+use super::evaluate::DiskSpace;
 
 /// Free (for unprivileged writers) and total bytes, or `None` where it cannot be read.
 #[cfg(unix)]

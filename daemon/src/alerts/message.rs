@@ -5,7 +5,7 @@
 use comfydash_wire::{Alert, AlertNotification, Severity, Timestamp};
 use serde::{Deserialize, Serialize};
 
-use super::rules::human_duration;
+use super::evaluate::human_duration;
 use super::state::Change;
 
 /// A message as queued for the channels (stored as JSON in the delivery queue).

@@ -20,6 +20,7 @@ pub mod config;
 mod deliver;
 mod discord;
 mod disk;
+pub mod evaluate;
 mod message;
 pub mod rules;
 pub mod silence;
@@ -44,8 +45,9 @@ use crate::servers::Servers;
 use crate::store::alerts::{DeliveryOutcome, NewDelivery};
 use crate::store::{Store, now_ms};
 use deliver::Sender;
+use evaluate::{Evaluator, Observation};
 use message::Message;
-use rules::{Evaluator, Observation, Rule};
+use rules::Rule;
 use state::{Book, Policy};
 
 /// Why the alerts engine could not be built.

@@ -10,7 +10,8 @@ use std::collections::{BTreeMap, HashMap, HashSet};
 
 use comfydash_wire::{AlertState, Silence};
 
-use super::rules::{Finding, Rule, RuleKind, Verdict};
+use super::evaluate::{Finding, Verdict};
+use super::rules::{Rule, RuleKind};
 use super::silence;
 use crate::store::alerts::{AlertWrite, StoredAlert};
 

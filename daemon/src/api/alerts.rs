@@ -3,7 +3,7 @@
 use axum::Json;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
-use comfydash_wire::{AlertList, AlertTestResult, NewSilence, Silence, SilenceList};
+use comfydash_wire::{AlertList, AlertTestResult, ErrorBody, NewSilence, Silence, SilenceList};
 use serde::Deserialize;
 
 use super::{AdminKey, AnyKey, ApiError, ApiJson, ApiQuery, AppState, Authed};
@@ -24,6 +24,7 @@ pub struct ListQuery {
 }
 
 /// `GET /api/alerts`.
+#[utoipa::path(get, path = "/api/alerts", operation_id = "list_alerts", tag = "alerts", security(("api_key" = []), ("bearer" = [])), params(("limit" = Option<usize>, Query, description = "Resolved alerts listed (default 50, at most 500)")), responses((status = 200, body = AlertList), (status = 400, description = "Invalid request", body = ErrorBody), (status = 401, description = "Missing or unknown key", body = ErrorBody), (status = 403, description = "Key lacks the role", body = ErrorBody)))]
 pub async fn list(
     _: Authed<AnyKey>,
     State(state): State<AppState>,
@@ -43,6 +44,7 @@ pub async fn list(
 }
 
 /// `POST /api/alerts/test`: a test message to every channel; one result each.
+#[utoipa::path(post, path = "/api/alerts/test", operation_id = "test_alert_channels", tag = "alerts", security(("api_key" = []), ("bearer" = [])), responses((status = 200, description = "One result per channel", body = AlertTestResult), (status = 409, description = "No channel configured", body = ErrorBody), (status = 400, description = "Invalid request", body = ErrorBody), (status = 401, description = "Missing or unknown key", body = ErrorBody), (status = 403, description = "Key lacks the role", body = ErrorBody)))]
 pub async fn test(
     Authed(caller, _): Authed<AdminKey>,
     State(state): State<AppState>,
@@ -72,6 +74,7 @@ pub struct SilenceQuery {
 }
 
 /// `GET /api/alerts/silences`.
+#[utoipa::path(get, path = "/api/alerts/silences", operation_id = "list_silences", tag = "alerts", security(("api_key" = []), ("bearer" = [])), params(("expired" = Option<bool>, Query, description = "Include ended silences")), responses((status = 200, body = SilenceList), (status = 400, description = "Invalid request", body = ErrorBody), (status = 401, description = "Missing or unknown key", body = ErrorBody), (status = 403, description = "Key lacks the role", body = ErrorBody)))]
 pub async fn silences(
     _: Authed<AnyKey>,
     State(state): State<AppState>,
@@ -82,6 +85,7 @@ pub async fn silences(
 }
 
 /// `POST /api/alerts/silences` → 201 with the silence.
+#[utoipa::path(post, path = "/api/alerts/silences", operation_id = "add_silence", tag = "alerts", security(("api_key" = []), ("bearer" = [])), request_body(content = NewSilence, example = json!({"rule": "server_down", "labels": {"server": "gpu0"}, "duration": "2h", "comment": "driver update"})), responses((status = 201, body = Silence), (status = 400, description = "Invalid request", body = ErrorBody), (status = 401, description = "Missing or unknown key", body = ErrorBody), (status = 403, description = "Key lacks the role", body = ErrorBody)))]
 pub async fn add_silence(
     Authed(caller, _): Authed<AdminKey>,
     State(state): State<AppState>,
@@ -96,6 +100,7 @@ pub async fn add_silence(
 }
 
 /// `DELETE /api/alerts/silences/{id}`: ends it now (it stays listed as expired) → 204.
+#[utoipa::path(delete, path = "/api/alerts/silences/{id}", operation_id = "end_silence", tag = "alerts", security(("api_key" = []), ("bearer" = [])), params(("id" = String, Path, description = "Silence id")), responses((status = 204, description = "Ended"), (status = 404, description = "No such silence in force", body = ErrorBody), (status = 400, description = "Invalid request", body = ErrorBody), (status = 401, description = "Missing or unknown key", body = ErrorBody), (status = 403, description = "Key lacks the role", body = ErrorBody)))]
 pub async fn end_silence(
     Authed(caller, _): Authed<AdminKey>,
     State(state): State<AppState>,

@@ -4,7 +4,7 @@
 use axum::Json;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
-use comfydash_wire::{WebhookEvent, WebhookList, WebhookReplay, WebhookStatus};
+use comfydash_wire::{ErrorBody, WebhookEvent, WebhookList, WebhookReplay, WebhookStatus};
 use serde::Deserialize;
 
 use super::jobs::{parse_time, validate_job_id};
@@ -40,6 +40,7 @@ fn statuses(s: Option<&str>) -> Result<Vec<WebhookStatus>, ApiError> {
 }
 
 /// `GET /api/webhooks?status=&job_id=&limit=`: events, newest first, with their attempts.
+#[utoipa::path(get, path = "/api/webhooks", operation_id = "list_webhooks", tag = "webhooks", security(("api_key" = []), ("bearer" = [])), params(("status" = Option<String>, Query, description = "Comma-separated: pending, delivered, failed, dead"), ("job_id" = Option<String>, Query, description = "Only this job's events"), ("limit" = Option<usize>, Query, description = "1-500, default 50")), responses((status = 200, body = WebhookList), (status = 400, description = "Invalid request", body = ErrorBody), (status = 401, description = "Missing or unknown key", body = ErrorBody), (status = 403, description = "Key lacks the role", body = ErrorBody)))]
 pub async fn list(
     _: Authed<AnyKey>,
     State(state): State<AppState>,
@@ -67,6 +68,7 @@ pub async fn list(
 }
 
 /// `POST /api/jobs/{id}/webhook/redeliver`: the job's latest event again, same id, due now (202).
+#[utoipa::path(post, path = "/api/jobs/{id}/webhook/redeliver", tag = "webhooks", security(("api_key" = []), ("bearer" = [])), params(("id" = String, Path, description = "Job id")), responses((status = 202, description = "Queued for delivery now", body = WebhookEvent), (status = 404, description = "No such job (job_not_found) or no event for it (webhook_not_found)", body = ErrorBody), (status = 400, description = "Invalid request", body = ErrorBody), (status = 401, description = "Missing or unknown key", body = ErrorBody), (status = 403, description = "Key lacks the role", body = ErrorBody)))]
 pub async fn redeliver(
     Authed(caller, _): Authed<AdminKey>,
     State(state): State<AppState>,
@@ -96,17 +98,22 @@ pub async fn redeliver(
 
 /// `POST /api/webhooks/replay?since=&status=`: dead (default) or failed events created since a
 /// time back to pending.
+#[utoipa::path(post, path = "/api/webhooks/replay", tag = "webhooks", security(("api_key" = []), ("bearer" = [])), params(("since" = String, Query, description = "Events created at or after this time (RFC 3339 or ms)"), ("status" = Option<String>, Query, description = "dead (default), failed, or dead,failed")), responses((status = 200, body = WebhookReplay), (status = 400, description = "Invalid request", body = ErrorBody), (status = 401, description = "Missing or unknown key", body = ErrorBody), (status = 403, description = "Key lacks the role", body = ErrorBody)))]
 pub async fn replay(
     Authed(caller, _): Authed<AdminKey>,
     State(state): State<AppState>,
     ApiQuery(q): ApiQuery<ReplayQuery>,
 ) -> Result<Json<WebhookReplay>, ApiError> {
-    let since = q.since.as_deref().filter(|s| !s.is_empty()).ok_or_else(|| {
-        ApiError::bad_request(
-            "invalid_query",
-            "since is required: replay events created at or after this RFC 3339 time",
-        )
-    })?;
+    let since = q
+        .since
+        .as_deref()
+        .filter(|s| !s.is_empty())
+        .ok_or_else(|| {
+            ApiError::bad_request(
+                "invalid_query",
+                "since is required: replay events created at or after this RFC 3339 time",
+            )
+        })?;
     let since_ms = parse_time(since)?;
     let mut wanted = statuses(q.status.as_deref())?;
     if wanted.is_empty() {

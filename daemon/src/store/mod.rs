@@ -18,9 +18,7 @@ use tokio::sync::oneshot;
 
 pub use jobs::{ClaimedJob, InFlight, JobEnd, JobQuery, NewJob, SortKey, Submitted, parse_cursor};
 pub use migrate::SCHEMA_VERSION;
-pub use outbox::{
-    DueWebhook, NewWebhookEvent, WebhookAttemptRecord, WebhookOutcome, WebhookQuery,
-};
+pub use outbox::{DueWebhook, NewWebhookEvent, WebhookAttemptRecord, WebhookOutcome, WebhookQuery};
 
 use crate::config::Synchronous;
 

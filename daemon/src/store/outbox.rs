@@ -3,9 +3,7 @@
 //! transactions: each event is counted once, under its current outcome
 //! (`total = pending + delivered + failed`, dead events counted as failed).
 
-use comfydash_wire::{
-    JobId, WebhookAttempt, WebhookEvent, WebhookEventType, WebhookStatus,
-};
+use comfydash_wire::{JobId, WebhookAttempt, WebhookEvent, WebhookEventType, WebhookStatus};
 use rusqlite::{Connection, OptionalExtension, Row, params};
 
 use super::{Store, StoreError, bump, now_ms};
@@ -298,7 +296,10 @@ impl Store {
 
     /// Sends a job's latest event again, with the same id, whatever its state; `None` when the
     /// job has no event.
-    pub async fn redeliver_webhook(&self, job_id: &str) -> Result<Option<WebhookEvent>, StoreError> {
+    pub async fn redeliver_webhook(
+        &self,
+        job_id: &str,
+    ) -> Result<Option<WebhookEvent>, StoreError> {
         let job_id = job_id.to_string();
         self.write(move |c| {
             let found: Option<(String, String)> = c

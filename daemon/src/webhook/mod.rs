@@ -104,12 +104,12 @@ impl Webhooks {
     /// The hook the store runs inside every terminal transition: writes the job's event.
     pub fn terminal_hook(&self) -> TerminalHook {
         let public_url = self.shared.public_url.clone();
-        Arc::new(move |conn, job| {
-            match payload::event_for(job, &public_url, now_ms()) {
+        Arc::new(
+            move |conn, job| match payload::event_for(job, &public_url, now_ms()) {
                 Some(ev) => outbox::enqueue(conn, &ev),
                 None => Ok(()),
-            }
-        })
+            },
+        )
     }
 
     /// Starts the delivery loop.

@@ -122,7 +122,12 @@ mod tests {
     fn every_secret_signs() {
         let (a, b) = (generate_secret(), generate_secret());
         let both = Signer::new(&[a.clone(), b.clone()]).unwrap();
-        let one = |s: &str| Signer::new(&[s.into()]).unwrap().sign("id", 1, b"{}").unwrap();
+        let one = |s: &str| {
+            Signer::new(&[s.into()])
+                .unwrap()
+                .sign("id", 1, b"{}")
+                .unwrap()
+        };
         assert_eq!(
             both.sign("id", 1, b"{}").unwrap(),
             format!("{} {}", one(&a), one(&b))

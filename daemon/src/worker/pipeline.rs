@@ -235,15 +235,11 @@ impl Pipeline {
                 node: Some(_),
                 prompt_id: Some(p),
             } => self.started(&p).await,
+            // Sent after history is written: the safe point to read the outcome.
             WsEvent::Executing {
                 node: None,
                 prompt_id: Some(p),
-            } => {
-                // Sent after history is written: the safe point to read the outcome.
-                if self.flights.contains_key(&p) {
-                    self.check(&p).await;
-                }
-            }
+            } if self.flights.contains_key(&p) => self.check(&p).await,
             WsEvent::Progress {
                 prompt_id: Some(p),
                 node,

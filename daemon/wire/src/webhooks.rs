@@ -6,10 +6,13 @@ use std::fmt;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use crate::{JobError, JobId, JobStatus, Timestamp, Timings};
+use chrono::{DateTime, Utc};
+
+use crate::{JobError, JobId, JobStatus, Timings};
 
 /// What happened: the job's final state.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub enum WebhookEventType {
     /// The job completed with its outputs.
     #[serde(rename = "job.completed")]
@@ -61,18 +64,20 @@ impl std::str::FromStr for WebhookEventType {
 
 /// The JSON body posted to a job's `webhook_url` (Standard Webhooks: `type`, `timestamp`, `data`).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct WebhookPayload {
     /// `job.completed`, `job.failed` or `job.cancelled`.
     #[serde(rename = "type")]
     pub kind: WebhookEventType,
     /// When the job ended and the event was created; the same on every delivery.
-    pub timestamp: Timestamp,
+    pub timestamp: DateTime<Utc>,
     /// The job.
     pub data: WebhookJob,
 }
 
 /// `data` of a [`WebhookPayload`].
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct WebhookJob {
     /// Client-chosen id.
     pub job_id: JobId,
@@ -87,15 +92,17 @@ pub struct WebhookJob {
     /// Runs of the job: 1, plus one per manual retry.
     pub attempts: u32,
     /// Parameters as submitted.
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<Object>))]
     pub params: Option<Value>,
     /// Accepted.
-    pub created_at: Timestamp,
+    pub created_at: DateTime<Utc>,
     /// Ended.
-    pub finished_at: Option<Timestamp>,
+    pub finished_at: Option<DateTime<Utc>>,
 }
 
 /// One output file in a webhook.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct WebhookOutput {
     /// Position in the job's outputs.
     pub index: u32,
@@ -116,6 +123,7 @@ pub struct WebhookOutput {
 
 /// Where an event's delivery stands.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "lowercase")]
 pub enum WebhookStatus {
     /// Waiting for its first or next attempt.
@@ -168,9 +176,10 @@ impl std::str::FromStr for WebhookStatus {
 
 /// One delivery attempt as recorded.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct WebhookAttempt {
     /// When it was sent.
-    pub at: Timestamp,
+    pub at: DateTime<Utc>,
     /// HTTP status of the answer; null when there was none.
     pub status_code: Option<u16>,
     /// From sending to the end of the answer read, in milliseconds; null when nothing came back.
@@ -183,6 +192,7 @@ pub struct WebhookAttempt {
 
 /// One event of the outbox with its attempts (`GET /api/webhooks`, redeliver).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct WebhookEvent {
     /// The `webhook-id` header: the same on every attempt and redelivery.
     pub id: String,
@@ -198,13 +208,13 @@ pub struct WebhookEvent {
     /// Attempts made, redeliveries included.
     pub attempt_count: u32,
     /// When the next attempt is due (pending only).
-    pub next_attempt_at: Option<Timestamp>,
+    pub next_attempt_at: Option<DateTime<Utc>>,
     /// When the event was created (the job's end).
-    pub created_at: Timestamp,
+    pub created_at: DateTime<Utc>,
     /// Last change.
-    pub updated_at: Timestamp,
+    pub updated_at: DateTime<Utc>,
     /// When a 2xx was received.
-    pub delivered_at: Option<Timestamp>,
+    pub delivered_at: Option<DateTime<Utc>>,
     /// HTTP status of the last attempt.
     pub last_status_code: Option<u16>,
     /// Error of the last attempt.
@@ -215,6 +225,7 @@ pub struct WebhookEvent {
 
 /// `GET /api/webhooks?status=&job_id=&limit=`: newest first.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct WebhookList {
     /// Matching events, newest first.
     pub events: Vec<WebhookEvent>,
@@ -222,6 +233,7 @@ pub struct WebhookList {
 
 /// `POST /api/webhooks/replay?since=&status=`: how many events went back to pending.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct WebhookReplay {
     /// Events put back to pending.
     pub replayed: u64,
