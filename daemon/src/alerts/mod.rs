@@ -192,11 +192,16 @@ impl Alerts {
             last_prune: 0,
         };
         loop {
-            if let Err(e) = self.evaluate(&mut engine).await {
+            let evaluated = self.evaluate(&mut engine).await;
+            // The store closes during shutdown; what fails then is not worth a log line.
+            if shutdown.is_cancelled() {
+                break;
+            }
+            if let Err(e) = evaluated {
                 tracing::error!(error = %e, "alert evaluation failed; state is reloaded next time");
                 engine.book = None;
             }
-            self.prune(&mut engine).await;
+            self.prune(&mut engine, &shutdown).await;
             tokio::select! {
                 _ = shutdown.cancelled() => break,
                 _ = tokio::time::sleep(inner.cfg.interval) => {}
@@ -304,18 +309,20 @@ impl Alerts {
     }
 
     /// Deletes old history, at most hourly.
-    async fn prune(&self, engine: &mut Engine) {
+    async fn prune(&self, engine: &mut Engine, shutdown: &CancellationToken) {
         let now = now_ms();
         let keep = self.inner.retention;
         if keep.is_zero() || now - engine.last_prune < 3_600_000 {
             return;
         }
         engine.last_prune = now;
-        if let Err(e) = self
+        let pruned = self
             .inner
             .store
             .alerts_prune(now - keep.as_millis() as i64)
-            .await
+            .await;
+        if let Err(e) = pruned
+            && !shutdown.is_cancelled()
         {
             tracing::warn!(error = %e, "could not prune alert history");
         }
@@ -349,6 +356,7 @@ impl Alerts {
                     }
                 }
                 Ok(None) => {}
+                Err(_) if shutdown.is_cancelled() => return,
                 Err(e) => tracing::warn!(channel = ch.name(), error = %e, "alert queue unreadable"),
             }
             tokio::select! {

@@ -21,18 +21,17 @@ use super::retry::{Verdict, decide, judge_answer, judge_error};
 use super::{Shared, payload};
 use crate::store::{DueWebhook, StoreError, WebhookAttemptRecord, WebhookOutcome, now_ms};
 
-/// Events being attempted, by id and by host.
+/// Events being attempted. An event's id stays busy until its attempt is recorded (so it is
+/// never picked up twice), but its slots are free as soon as the HTTP exchange ends, so the
+/// limits bound requests in flight, not commits.
 #[derive(Default)]
 struct Flights {
     ids: HashSet<String>,
     hosts: HashMap<String, usize>,
+    sending: usize,
 }
 
 impl Flights {
-    fn len(&self) -> usize {
-        self.ids.len()
-    }
-
     fn on_host(&self, host: &str) -> usize {
         self.hosts.get(host).copied().unwrap_or(0)
     }
@@ -40,14 +39,22 @@ impl Flights {
     fn add(&mut self, ev: &DueWebhook) {
         self.ids.insert(ev.id.clone());
         *self.hosts.entry(ev.host.clone()).or_default() += 1;
+        self.sending += 1;
     }
 
-    fn remove(&mut self, id: &str, host: &str) {
-        self.ids.remove(id);
-        if let Some(n) = self.hosts.get_mut(host) {
-            *n -= 1;
-            if *n == 0 {
-                self.hosts.remove(host);
+    fn apply(&mut self, done: Done) {
+        match done {
+            Done::Sent(host) => {
+                self.sending = self.sending.saturating_sub(1);
+                if let Some(n) = self.hosts.get_mut(&host) {
+                    *n -= 1;
+                    if *n == 0 {
+                        self.hosts.remove(&host);
+                    }
+                }
+            }
+            Done::Recorded(id) => {
+                self.ids.remove(&id);
             }
         }
     }
@@ -61,8 +68,13 @@ impl Flights {
     }
 }
 
-/// A finished attempt: the event and host whose slots are free again.
-type Done = (String, String);
+/// What a finished part of an attempt frees.
+enum Done {
+    /// The exchange with this host is over: its slots are free.
+    Sent(String),
+    /// The attempt of this event is committed: it may be picked up again.
+    Recorded(String),
+}
 
 /// Runs until `shutdown`; attempts in flight then are abandoned and stay pending.
 pub(super) async fn run(shared: Arc<Shared>, shutdown: CancellationToken) {
@@ -91,10 +103,10 @@ pub(super) async fn run(shared: Arc<Shared>, shutdown: CancellationToken) {
         });
         tokio::select! {
             _ = shutdown.cancelled() => break,
-            Some((id, host)) = done_rx.recv() => {
-                flights.remove(&id, &host);
-                while let Ok((id, host)) = done_rx.try_recv() {
-                    flights.remove(&id, &host);
+            Some(done) = done_rx.recv() => {
+                flights.apply(done);
+                while let Ok(done) = done_rx.try_recv() {
+                    flights.apply(done);
                 }
                 fill = true;
             }
@@ -135,7 +147,7 @@ async fn start_due(
 ) -> Result<Option<i64>, StoreError> {
     let (limit, per_host) = (shared.cfg.concurrency, shared.cfg.per_host);
     loop {
-        let free = limit.saturating_sub(flights.len());
+        let free = limit.saturating_sub(flights.sending);
         if free == 0 {
             return Ok(None);
         }
@@ -154,7 +166,7 @@ async fn start_due(
         let fetched = due.len();
         let mut skipped = false;
         for ev in due {
-            if flights.len() >= limit {
+            if flights.sending >= limit {
                 return Ok(None);
             }
             if flights.on_host(&ev.host) >= per_host {
@@ -177,18 +189,16 @@ fn spawn_attempt(
     done: mpsc::UnboundedSender<Done>,
     shutdown: CancellationToken,
 ) {
-    let key = (ev.id.clone(), ev.host.clone());
     tokio::spawn(async move {
         tokio::select! {
             _ = shutdown.cancelled() => {}
-            _ = attempt(&shared, ev) => {}
+            _ = attempt(&shared, ev, &done) => {}
         }
-        let _ = done.send(key);
     });
 }
 
-/// One attempt, recorded before its slot is released (so the event is never started twice).
-async fn attempt(shared: &Shared, ev: DueWebhook) {
+/// One attempt: frees its slots when the exchange ends, and its event once recorded.
+async fn attempt(shared: &Shared, ev: DueWebhook, done: &mpsc::UnboundedSender<Done>) {
     let body = payload::body(&ev.payload, ev.inline_outputs, &shared.data_dir).await;
     let sent = chrono::Utc::now();
     let started = Instant::now();
@@ -218,6 +228,7 @@ async fn attempt(shared: &Shared, ev: DueWebhook) {
             }
         }
     };
+    let _ = done.send(Done::Sent(ev.host.clone()));
     let latency_ms = started.elapsed().as_millis() as u64;
     let outcome = decide(
         &verdict,
@@ -249,6 +260,7 @@ async fn attempt(shared: &Shared, ev: DueWebhook) {
         // Not recorded: the event is still pending and due, so it is sent again (at least once).
         tracing::error!(event = %ev.id, error = %e, "webhooks: cannot record an attempt");
     }
+    let _ = done.send(Done::Recorded(ev.id));
 }
 
 /// Deletes finished events older than the job retention, batch by batch.

@@ -183,3 +183,12 @@ impl Host {
             .collect()
     }
 }
+
+impl Drop for Host {
+    /// Tests rarely call `shutdown`; the folder the simulator made goes when its last handle does.
+    fn drop(&mut self) {
+        if self.owns_root {
+            let _ = std::fs::remove_dir_all(&self.dirs.root);
+        }
+    }
+}
