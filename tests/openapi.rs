@@ -28,7 +28,8 @@ async fn openapi_document_matches_the_golden_file_and_validates() {
         "/api/jobs", "/api/jobs/{id}", "/api/jobs/{id}/events", "/api/jobs/{id}/cancel", "/api/jobs/{id}/retry",
         "/api/jobs/{id}/outputs/{index}", "/api/workflows", "/api/queue", "/api/queue/pause", "/api/queue/resume",
         "/api/servers", "/api/servers/{name}/{action}", "/api/stats/history", "/api/events", "/metrics",
-        "/api/openapi.json",
+        "/api/openapi.json", "/api/webhooks", "/api/jobs/{id}/webhook/redeliver", "/api/webhooks/replay",
+        "/api/alerts", "/api/alerts/test", "/api/alerts/silences", "/api/alerts/silences/{id}",
     ] {
         assert!(paths.contains(&p), "{p} is not in the OpenAPI document");
     }

@@ -148,7 +148,7 @@ async fn submitter(me: u64, s: Arc<Shared>, hook_url: String) {
                     assert!(valid, "an invalid request was accepted: {body}");
                     s.tally.accepted.lock().unwrap().insert(id.clone(), body.clone());
                     // A duplicate of the same request is answered 200; a different one 409.
-                    if n % 7 == 0 {
+                    if n.is_multiple_of(7) {
                         let again = http.post(format!("{url}/api/jobs")).header("X-API-Key", SUBMIT_KEY).json(&body).send().await;
                         if let Ok(a) = again {
                             assert!(a.status() == 200 || a.status().is_server_error(), "duplicate got {}", a.status());
@@ -202,7 +202,7 @@ async fn poller(s: Arc<Shared>) {
         if let Ok(r) = http.get(format!("{url}/api/health")).send().await {
             assert_eq!(r.status(), 200, "health must always answer 200");
         }
-        if n % 3 == 0
+        if n.is_multiple_of(3)
             && let Ok(r) = http.get(format!("{url}/api/telemetry")).header("X-API-Key", SUBMIT_KEY).send().await
         {
             assert!(r.status() == 200 || s.fault.load(Ordering::Relaxed), "telemetry {}", r.status());

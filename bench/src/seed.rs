@@ -58,8 +58,9 @@ pub fn request(id: &str, seed: u64) -> anyhow::Result<(String, String)> {
     Ok((text, hash))
 }
 
-/// Inserts `n` finished jobs (ids `hist-00000000`…) with their logs into the database at `db`.
-pub fn seed(db: &Path, n: u64) -> anyhow::Result<Seeded> {
+/// Inserts `n` finished jobs (ids `hist-00000000`…) and then `pending` waiting ones
+/// (`pend-00000000`…) with their logs into the database at `db`.
+pub fn seed(db: &Path, n: u64, pending: u64) -> anyhow::Result<Seeded> {
     let t = Instant::now();
     // Creates and migrates the schema exactly as the daemon will find it.
     Store::open(
@@ -89,13 +90,20 @@ pub fn seed(db: &Path, n: u64) -> anyhow::Result<Seeded> {
         tx.commit()?;
         start = end;
     }
+    let tx = conn.transaction()?;
+    for i in 0..pending {
+        insert_pending(&tx, i, now - 60_000 + (i as i64 * 60_000) / pending as i64)?;
+    }
+    tx.commit()?;
+    events += pending;
     let set = |name: &str, v: i64| {
         conn.execute(
             "UPDATE counters SET value = ?2 WHERE name = ?1",
             params![name, v],
         )
     };
-    set("total", n as i64)?;
+    set("total", (n + pending) as i64)?;
+    set("pending", pending as i64)?;
     set("completed", totals.completed)?;
     set("failed", totals.failed)?;
     set("cancelled", totals.cancelled)?;
@@ -107,7 +115,7 @@ pub fn seed(db: &Path, n: u64) -> anyhow::Result<Seeded> {
     conn.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(()))?;
     drop(conn);
     Ok(Seeded {
-        jobs: n,
+        jobs: n + pending,
         events,
         took: t.elapsed(),
     })
@@ -119,6 +127,23 @@ struct Totals {
     failed: i64,
     cancelled: i64,
     processing_ms_sum: i64,
+}
+
+/// One job waiting in the queue, with its `submitted` log line.
+fn insert_pending(c: &Connection, i: u64, created: i64) -> anyhow::Result<()> {
+    let id = format!("pend-{i:08}");
+    let (request, hash) = request(&id, i)?;
+    c.prepare_cached(
+        "INSERT INTO jobs(id, status, priority, request, request_hash, input_image, search_text, created_at, updated_at) \
+         VALUES (?1, 'pending', 0, ?2, ?3, NULL, ?4, ?5, ?5)",
+    )?
+    .execute(params![id, request, hash, PROMPT, created])?;
+    c.prepare_cached(
+        "INSERT INTO job_events(job_id, at, kind, from_status, to_status, actor, detail) \
+         VALUES (?1, ?2, 'submitted', NULL, 'pending', 'lensia', NULL)",
+    )?
+    .execute(params![id, created])?;
+    Ok(())
 }
 
 /// One job row and its log; returns the number of log lines.

@@ -235,6 +235,7 @@ pub async fn start(mut config: Config, listener: TcpListener) -> Result<Daemon, 
     sampler.spawn(store.clone(), shutdown.clone());
     webhooks.spawn(shutdown.clone());
     let alerts = alerts::Alerts::new(&config, store.clone(), servers.clone())?;
+    spawn_alert_events(&alerts, bus.clone(), shutdown.clone());
     alerts.spawn(shutdown.clone());
     let state = AppState {
         keys: Arc::new(Keys::new(&config.keys)),
@@ -325,6 +326,24 @@ fn spawn_queue_events(
             bus.emit(comfydash_wire::StreamEvent::Queue(api::queue_state(
                 &snap, &cfg,
             )));
+        }
+    });
+}
+
+/// Forwards built-in alert changes into the event stream.
+fn spawn_alert_events(alerts: &alerts::Alerts, bus: events::Bus, shutdown: CancellationToken) {
+    let mut rx = alerts.subscribe();
+    tokio::spawn(async move {
+        loop {
+            let ev = tokio::select! {
+                _ = shutdown.cancelled() => break,
+                ev = rx.recv() => ev,
+            };
+            match ev {
+                Ok(ev) => bus.emit(comfydash_wire::StreamEvent::Alert(ev)),
+                Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => {}
+                Err(tokio::sync::broadcast::error::RecvError::Closed) => break,
+            }
         }
     });
 }

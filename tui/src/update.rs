@@ -139,6 +139,9 @@ impl App {
             }
             StreamEvent::Server(s) => self.on_server(s),
             StreamEvent::Telemetry(t) => self.on_external(t),
+            StreamEvent::Alert(a) => {
+                self.say(format!("alert {} {}: {}", a.alert.rule, a.alert.state.as_str(), a.alert.summary));
+            }
             StreamEvent::Resync(r) => {
                 self.say(format!("resynchronising ({})", r.reason));
                 return self.fetch_all();

@@ -8,6 +8,7 @@
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
+use comfydash_daemon::config::Synchronous;
 
 use crate::ctx::Ctx;
 use crate::daemon::{self, READ_KEY, Running, SUBMIT_KEY};
@@ -136,6 +137,28 @@ pub async fn run(ctx: &Ctx) -> anyhow::Result<Report> {
         ]);
     }
     report.tables.push(t);
+
+    let depths: Vec<u64> = ctx.size(vec![0, 10_000, 100_000], vec![0, 10_000]);
+    let mut t = Table::new(
+        "POST /api/jobs latency in ms vs jobs already pending (synchronous=NORMAL, so no fsync)",
+        &["pending ahead", "requests", "p50", "p99", "p50 vs none pending"],
+    );
+    let mut base = f64::NAN;
+    for depth in depths {
+        let mut s = submit_vs_pending(ctx, depth).await?;
+        let p50 = s.p50();
+        if depth == 0 {
+            base = p50;
+        }
+        t.row(vec![
+            Cell::int(depth),
+            Cell::int(s.len() as u64),
+            Cell::ms(p50),
+            Cell::ms(s.p99()),
+            Cell::ratio(p50, base),
+        ]);
+    }
+    report.tables.push(t);
     report.note(
         "History: 96 % completed, 3 % failed, 1 % cancelled, spread over the last 20 days \
          (inside the default 30-day retention, so the pruner finds nothing), three job-log \
@@ -152,6 +175,51 @@ pub async fn run(ctx: &Ctx) -> anyhow::Result<Report> {
     Ok(report)
 }
 
+/// Times sequential submits to a daemon whose queue already holds `pending` jobs (no
+/// history, a dead ComfyUI so none leaves); the store answers each with the job's position.
+async fn submit_vs_pending(ctx: &Ctx, pending: u64) -> anyhow::Result<Samples> {
+    let dir = ctx.tempdir("bench-pending-")?;
+    if pending > 0 {
+        let db = dir.path().join("comfydash.db");
+        tokio::task::spawn_blocking(move || seed::seed(&db, 0, pending))
+            .await
+            .context("seeding panicked")??;
+    }
+    let mut config = daemon::config(&dir, &[daemon::dead_url()?]);
+    config.store.synchronous = Synchronous::Normal;
+    config.queue.max_pending = 1_000_000_000;
+    let d = Running::start(dir, config).await?;
+    let url = format!("{}/api/jobs", d.url);
+    let reps: u64 = ctx.size(500, 100);
+    let samples = ctx
+        .on_client(async move {
+            let http = reqwest::Client::builder().no_proxy().build()?;
+            let mut s = Samples::new();
+            for i in 0..reps + 20 {
+                let body = workload::text_job(&format!("depth-{i}"), i);
+                let t = Instant::now();
+                let resp = http
+                    .post(&url)
+                    .header("x-api-key", SUBMIT_KEY)
+                    .json(&body)
+                    .send()
+                    .await?;
+                let status = resp.status();
+                resp.bytes().await?;
+                if status != reqwest::StatusCode::ACCEPTED {
+                    bail!("POST /api/jobs answered {status}");
+                }
+                if i >= 20 {
+                    s.push(t.elapsed());
+                }
+            }
+            Ok(s)
+        })
+        .await?;
+    d.stop().await;
+    Ok(samples)
+}
+
 /// Seeds `n` jobs (none: empty store), starts a daemon and times every endpoint.
 async fn measure(ctx: &Ctx, n: u64) -> anyhow::Result<StoreRun> {
     let dir = ctx.tempdir("bench-hot-")?;
@@ -159,7 +227,7 @@ async fn measure(ctx: &Ctx, n: u64) -> anyhow::Result<StoreRun> {
     let seeded = if n > 0 {
         let db = db.clone();
         Some(
-            tokio::task::spawn_blocking(move || seed::seed(&db, n))
+            tokio::task::spawn_blocking(move || seed::seed(&db, n, 0))
                 .await
                 .context("seeding panicked")??,
         )

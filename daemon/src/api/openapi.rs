@@ -5,7 +5,7 @@ use axum::Json;
 use utoipa::openapi::security::{ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
-use super::{events, health, jobs, queue, servers, telemetry};
+use super::{alerts, events, health, jobs, queue, servers, telemetry, webhooks};
 
 /// Both ways to send a key: `X-API-Key` and `Authorization: Bearer`.
 struct Security;
@@ -64,6 +64,14 @@ impl Modify for Security {
         servers::action,
         servers::history,
         events::stream,
+        webhooks::list,
+        webhooks::redeliver,
+        webhooks::replay,
+        alerts::list,
+        alerts::test,
+        alerts::silences,
+        alerts::add_silence,
+        alerts::end_silence,
         super::metrics,
         openapi_json,
     ),
@@ -76,6 +84,8 @@ impl Modify for Security {
         (name = "telemetry", description = "Figures for the Lensia backend and external sources"),
         (name = "servers", description = "ComfyUI servers"),
         (name = "events", description = "Live event stream"),
+        (name = "webhooks", description = "Webhook deliveries: inspect, redeliver, replay"),
+        (name = "alerts", description = "Built-in alerts, channels and silences"),
         (name = "metrics", description = "Prometheus"),
     )
 )]

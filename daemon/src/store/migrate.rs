@@ -96,7 +96,7 @@ CREATE TABLE webhook_events (
     last_status_code INTEGER,
     last_error TEXT
 );
-CREATE INDEX webhook_events_due ON webhook_events(next_attempt_at) WHERE status = 'pending';
+CREATE INDEX webhook_events_due ON webhook_events(next_attempt_at, host, id) WHERE status = 'pending';
 CREATE INDEX webhook_events_job ON webhook_events(job_id, seq);
 CREATE INDEX webhook_events_status ON webhook_events(status, seq);
 CREATE INDEX webhook_events_created ON webhook_events(created_at);

@@ -1,7 +1,7 @@
 //! The live event stream, `GET /api/events` (Server-Sent Events).
 //!
 //! Contract: each SSE message has `event:` set to one of `job`, `queue`, `server`, `telemetry`,
-//! `resync`, an `id:` that increases by one per event, and `data:` holding the JSON below.
+//! `alert`, `resync`, an `id:` that increases by one per event, and `data:` holding the JSON below.
 //! A client that reconnects with `Last-Event-ID` receives every event it missed while they are
 //! still in the daemon's ring; otherwise it receives `resync` first and should refetch state over
 //! HTTP. A reader too slow to keep up also gets `resync`. Comment lines (`:`) are keep-alives.
@@ -26,6 +26,8 @@ pub enum StreamEvent {
     Server(ServerUpdate),
     /// An external source reported metrics.
     Telemetry(TelemetryUpdate),
+    /// A built-in alert became pending, fired or resolved.
+    Alert(crate::AlertEvent),
     /// Events were missed: refetch state over HTTP.
     Resync(Resync),
 }
@@ -38,6 +40,7 @@ impl StreamEvent {
             StreamEvent::Queue(_) => "queue",
             StreamEvent::Server(_) => "server",
             StreamEvent::Telemetry(_) => "telemetry",
+            StreamEvent::Alert(_) => "alert",
             StreamEvent::Resync(_) => "resync",
         }
     }
@@ -49,6 +52,7 @@ impl StreamEvent {
             StreamEvent::Queue(x) => serde_json::to_string(x),
             StreamEvent::Server(x) => serde_json::to_string(x),
             StreamEvent::Telemetry(x) => serde_json::to_string(x),
+            StreamEvent::Alert(x) => serde_json::to_string(x),
             StreamEvent::Resync(x) => serde_json::to_string(x),
         };
         v.unwrap_or_else(|_| "{}".into())
@@ -61,6 +65,7 @@ impl StreamEvent {
             "queue" => StreamEvent::Queue(serde_json::from_str(data)?),
             "server" => StreamEvent::Server(serde_json::from_str(data)?),
             "telemetry" => StreamEvent::Telemetry(serde_json::from_str(data)?),
+            "alert" => StreamEvent::Alert(serde_json::from_str(data)?),
             _ => StreamEvent::Resync(serde_json::from_str(data).unwrap_or(Resync {
                 reason: format!("unknown event {name}"),
             })),
