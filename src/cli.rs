@@ -5,8 +5,8 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use clap::{ArgGroup, Args, Parser, Subcommand};
-use comfydash_wire::JobStatus;
 use comfydash_wire::connect::DEFAULT_URL;
+use comfydash_wire::{JobStatus, Timestamp, WebhookStatus};
 
 use crate::exit::EXIT_CODES;
 
@@ -42,6 +42,12 @@ pub enum Command {
     Jobs(JobsArgs),
     /// Queue status, pause and resume.
     Queue(QueueArgs),
+    /// Built-in alerts: list, test the channels, silence.
+    #[command(after_long_help = EXIT_CODES)]
+    Alerts(AlertsArgs),
+    /// Webhook deliveries: list, redeliver, replay.
+    #[command(after_long_help = EXIT_CODES)]
+    Webhooks(WebhooksArgs),
 }
 
 /// `comfydash daemon` (and `comfydash config check`, which loads the same configuration).
@@ -268,8 +274,144 @@ pub enum QueueCommand {
     Resume,
 }
 
+/// `comfydash alerts`.
+#[derive(Debug, Args)]
+pub struct AlertsArgs {
+    /// Daemon, key, output.
+    #[command(flatten)]
+    pub remote: Remote,
+    /// What to do.
+    #[command(subcommand)]
+    pub command: AlertsCommand,
+}
+
+/// `comfydash alerts ...`.
+#[derive(Debug, Subcommand)]
+pub enum AlertsCommand {
+    /// Active alerts, silences in force, recently resolved alerts and the channels.
+    List(AlertListArgs),
+    /// Send a test message to every channel (exit 1 when any channel fails).
+    Test,
+    /// Mute the notifications of matching alerts for a while.
+    Silence(SilenceArgs),
+    /// End a silence now (held notifications go out).
+    Unsilence(SilenceRef),
+    /// Silences in force; with --expired, ended ones too.
+    Silences(SilencesArgs),
+}
+
+/// `comfydash alerts list`.
+#[derive(Debug, Args)]
+pub struct AlertListArgs {
+    /// Resolved alerts listed too, newest first (0-500).
+    #[arg(long, default_value_t = 10)]
+    pub limit: usize,
+}
+
+/// `comfydash alerts silence`.
+#[derive(Debug, Args)]
+#[command(group(ArgGroup::new("matcher").required(true).multiple(true).args(["rule", "labels"])))]
+pub struct SilenceArgs {
+    /// Rule to match (`server_down`, `queue_high`, ...; `*` for every rule).
+    #[arg(long)]
+    pub rule: Option<String>,
+    /// Label to match, `key=value` (repeat; all must match), e.g. `server=gpu0`.
+    #[arg(long = "label", value_name = "KEY=VALUE", value_parser = parse_label)]
+    pub labels: Vec<(String, String)>,
+    /// How long (`30m`, `2h`, `1d`).
+    #[arg(long, default_value = "1h", conflicts_with = "until")]
+    pub duration: String,
+    /// Or until when (RFC 3339).
+    #[arg(long, value_name = "TIME")]
+    pub until: Option<Timestamp>,
+    /// Why (shown in lists).
+    #[arg(long)]
+    pub comment: Option<String>,
+}
+
+/// A silence named by its id.
+#[derive(Debug, Args)]
+pub struct SilenceRef {
+    /// Silence id (from `comfydash alerts list`).
+    pub id: String,
+}
+
+/// `comfydash alerts silences`.
+#[derive(Debug, Args)]
+pub struct SilencesArgs {
+    /// Include silences that have ended.
+    #[arg(long)]
+    pub expired: bool,
+}
+
+/// `comfydash webhooks`.
+#[derive(Debug, Args)]
+pub struct WebhooksArgs {
+    /// Daemon, key, output.
+    #[command(flatten)]
+    pub remote: Remote,
+    /// What to do.
+    #[command(subcommand)]
+    pub command: WebhooksCommand,
+}
+
+/// `comfydash webhooks ...`.
+#[derive(Debug, Subcommand)]
+pub enum WebhooksCommand {
+    /// Webhook events, newest first, with their last attempt.
+    List(WebhookListArgs),
+    /// Send a job's latest webhook event again now (same id), whatever its state.
+    Redeliver(JobRef),
+    /// Put dead (or failed) events created since a time back in the queue.
+    Replay(ReplayArgs),
+}
+
+/// `comfydash webhooks list`.
+#[derive(Debug, Args)]
+pub struct WebhookListArgs {
+    /// Only events in these states (comma-separated): pending, delivered, failed, dead.
+    #[arg(long, value_delimiter = ',')]
+    pub status: Vec<WebhookStatus>,
+    /// Only this job's events.
+    #[arg(long = "job", value_name = "JOB_ID")]
+    pub job_id: Option<String>,
+    /// Events listed (1-500) [default: 50].
+    #[arg(long)]
+    pub limit: Option<usize>,
+}
+
+/// `comfydash webhooks replay`.
+#[derive(Debug, Args)]
+pub struct ReplayArgs {
+    /// Events created at or after this time: RFC 3339, or a duration meaning that long ago (`2h`).
+    #[arg(long, value_name = "TIME", value_parser = parse_since)]
+    pub since: Timestamp,
+    /// Which states to replay (comma-separated): dead, failed [default: dead].
+    #[arg(long, value_delimiter = ',')]
+    pub status: Vec<WebhookStatus>,
+}
+
 fn parse_duration(s: &str) -> Result<Duration, String> {
     comfydash_daemon::config::parse_duration(s)
+}
+
+fn parse_label(s: &str) -> Result<(String, String), String> {
+    match s.split_once('=') {
+        Some((k, v)) if !k.trim().is_empty() => Ok((k.trim().to_string(), v.to_string())),
+        _ => Err(format!("expected KEY=VALUE, e.g. server=gpu0, not {s:?}")),
+    }
+}
+
+/// An RFC 3339 time, or a duration before now.
+fn parse_since(s: &str) -> Result<Timestamp, String> {
+    if let Ok(t) = chrono::DateTime::parse_from_rfc3339(s) {
+        return Ok(t.to_utc());
+    }
+    let ago = parse_duration(s).map_err(|_| {
+        format!("expected an RFC 3339 time (2026-11-28T09:00:00Z) or a duration (2h), not {s:?}")
+    })?;
+    let ago = chrono::Duration::from_std(ago).map_err(|e| e.to_string())?;
+    Ok(chrono::Utc::now() - ago)
 }
 
 #[cfg(test)]

@@ -10,8 +10,8 @@ use comfydash_wire::client::ClientError;
 pub const EXIT_CODES: &str = "\
 Exit codes:
   0  success; health healthy; job completed
-  1  health degraded; job failed; invalid configuration; any other failure
-     (bad local file, output checksum mismatch)
+  1  health degraded; job failed; a channel failed `alerts test`; invalid configuration;
+     any other failure (bad local file, output checksum mismatch)
   2  usage error (bad arguments)
   3  daemon unreachable
   4  the daemon refused the request (4xx/5xx); its error code and message are printed

@@ -11,6 +11,8 @@ use crate::harness::*;
 mod fake;
 /// Submitting, listing, steering, waiting for and downloading jobs.
 mod jobs;
+/// Alerts (list, silence, unsilence, test) and webhooks (list, redeliver, replay).
+mod ops;
 
 /// What a run of the binary left behind.
 #[derive(Debug)]

@@ -147,11 +147,22 @@ fn admin_key_is_generated_private_and_not_logged() {
 #[test]
 fn sighup_reloads_keys_without_dropping_work() {
     let dir = tempfile::tempdir().unwrap();
-    let key = |name: &str, k: &str| format!("[[keys]]\nname = \"{name}\"\nrole = \"read\"\nkey = \"{k}\"\n");
-    let mut p = Proc::spawn_configured(dir.path(), &[format!("http://{}", dead_addr())], &key("old", "old-read-key-0123456789"));
+    let key = |name: &str, k: &str| {
+        format!("[[keys]]\nname = \"{name}\"\nrole = \"read\"\nkey = \"{k}\"\n")
+    };
+    let mut p = Proc::spawn_configured(
+        dir.path(),
+        &[format!("http://{}", dead_addr())],
+        &key("old", "old-read-key-0123456789"),
+    );
     let http = blocking_client();
     let status = |k: &str| {
-        http.get(format!("{}/api/queue", p.url)).header("X-API-Key", k).send().unwrap().status().as_u16()
+        http.get(format!("{}/api/queue", p.url))
+            .header("X-API-Key", k)
+            .send()
+            .unwrap()
+            .status()
+            .as_u16()
     };
     assert_eq!(status("old-read-key-0123456789"), 200);
     let r = http
@@ -161,7 +172,11 @@ fn sighup_reloads_keys_without_dropping_work() {
         .send()
         .unwrap();
     assert_eq!(r.status(), 202);
-    std::fs::write(dir.path().join("test-config.toml"), key("new", "new-read-key-0123456789")).unwrap();
+    std::fs::write(
+        dir.path().join("test-config.toml"),
+        key("new", "new-read-key-0123456789"),
+    )
+    .unwrap();
     send_signal(p.child.id(), "HUP");
     let deadline = Instant::now() + Duration::from_secs(10);
     while status("new-read-key-0123456789") != 200 {
@@ -171,7 +186,14 @@ fn sighup_reloads_keys_without_dropping_work() {
     assert_eq!(status("old-read-key-0123456789"), 401);
     // Keys from the environment and the admin key survive the reload; the job is still there.
     assert_eq!(status(ADMIN_KEY), 200);
-    let r = http.get(format!("{}/api/jobs/kept", p.url)).header("X-API-Key", SUBMIT_KEY).send().unwrap();
+    let r = http
+        .get(format!("{}/api/jobs/kept", p.url))
+        .header("X-API-Key", SUBMIT_KEY)
+        .send()
+        .unwrap();
     assert_eq!(r.status(), 200);
-    assert!(p.child.try_wait().unwrap().is_none(), "daemon exited on SIGHUP");
+    assert!(
+        p.child.try_wait().unwrap().is_none(),
+        "daemon exited on SIGHUP"
+    );
 }

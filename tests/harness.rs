@@ -68,7 +68,10 @@ pub struct Resp {
 }
 
 /// A daemon in front of one simulator, with a fast worker.
-pub async fn with_sim(sim: comfydash_sim::SimConfig, f: impl FnOnce(&mut Config)) -> (Harness, comfydash_sim::Sim) {
+pub async fn with_sim(
+    sim: comfydash_sim::SimConfig,
+    f: impl FnOnce(&mut Config),
+) -> (Harness, comfydash_sim::Sim) {
     let sim = comfydash_sim::Sim::start(sim).await.unwrap();
     let url = sim.url();
     let h = Harness::with(|c| {
@@ -122,14 +125,21 @@ impl Harness {
             if r.body["status"] == status {
                 return r.body;
             }
-            assert!(tokio::time::Instant::now() < deadline, "job {id} did not become {status}: {}", r.body);
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "job {id} did not become {status}: {}",
+                r.body
+            );
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
     }
 
     /// The prompt ids a job was submitted as, oldest first.
     pub async fn prompt_ids(&self, id: &str) -> Vec<String> {
-        let log = self.get(&format!("/api/jobs/{id}/events"), Some(READ_KEY)).await.body;
+        let log = self
+            .get(&format!("/api/jobs/{id}/events"), Some(READ_KEY))
+            .await
+            .body;
         log["events"]
             .as_array()
             .unwrap()

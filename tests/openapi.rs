@@ -22,14 +22,42 @@ async fn openapi_document_matches_the_golden_file_and_validates() {
     assert_eq!(schemes["bearer"]["scheme"], "bearer");
     assert!(doc["components"]["schemas"]["ErrorBody"].is_object());
     // Every route the daemon serves is documented.
-    let paths: Vec<&str> = doc["paths"].as_object().unwrap().keys().map(String::as_str).collect();
+    let paths: Vec<&str> = doc["paths"]
+        .as_object()
+        .unwrap()
+        .keys()
+        .map(String::as_str)
+        .collect();
     for p in [
-        "/api/ping", "/api/health", "/livez", "/readyz", "/api/telemetry", "/api/telemetry/external",
-        "/api/jobs", "/api/jobs/{id}", "/api/jobs/{id}/events", "/api/jobs/{id}/cancel", "/api/jobs/{id}/retry",
-        "/api/jobs/{id}/outputs/{index}", "/api/workflows", "/api/queue", "/api/queue/pause", "/api/queue/resume",
-        "/api/servers", "/api/servers/{name}/{action}", "/api/stats/history", "/api/events", "/metrics",
-        "/api/openapi.json", "/api/webhooks", "/api/jobs/{id}/webhook/redeliver", "/api/webhooks/replay",
-        "/api/alerts", "/api/alerts/test", "/api/alerts/silences", "/api/alerts/silences/{id}",
+        "/api/ping",
+        "/api/health",
+        "/livez",
+        "/readyz",
+        "/api/telemetry",
+        "/api/telemetry/external",
+        "/api/jobs",
+        "/api/jobs/{id}",
+        "/api/jobs/{id}/events",
+        "/api/jobs/{id}/cancel",
+        "/api/jobs/{id}/retry",
+        "/api/jobs/{id}/outputs/{index}",
+        "/api/workflows",
+        "/api/queue",
+        "/api/queue/pause",
+        "/api/queue/resume",
+        "/api/servers",
+        "/api/servers/{name}/{action}",
+        "/api/stats/history",
+        "/api/events",
+        "/metrics",
+        "/api/openapi.json",
+        "/api/webhooks",
+        "/api/jobs/{id}/webhook/redeliver",
+        "/api/webhooks/replay",
+        "/api/alerts",
+        "/api/alerts/test",
+        "/api/alerts/silences",
+        "/api/alerts/silences/{id}",
     ] {
         assert!(paths.contains(&p), "{p} is not in the OpenAPI document");
     }
@@ -46,17 +74,25 @@ async fn openapi_document_matches_the_golden_file_and_validates() {
 
     // An independent validator (openapi-spec-validator, from PyPI; .ci/run installs it).
     let script = "import json,sys\nfrom openapi_spec_validator import validate\nvalidate(json.load(open(sys.argv[1])))\n";
-    let out = Command::new("python3").args(["-c", script]).arg(golden_path()).output();
+    let out = Command::new("python3")
+        .args(["-c", script])
+        .arg(golden_path())
+        .output();
     match out {
         Ok(o) if o.status.success() => {}
         Ok(o) => {
             let err = String::from_utf8_lossy(&o.stderr);
             if err.contains("No module named") && std::env::var("CI").is_err() {
-                eprintln!("openapi-spec-validator not installed; skipping (pip install openapi-spec-validator)");
+                eprintln!(
+                    "openapi-spec-validator not installed; skipping (pip install openapi-spec-validator)"
+                );
             } else {
                 panic!("OpenAPI validation failed: {err}");
             }
         }
-        Err(e) => assert!(std::env::var("CI").is_err(), "python3 missing under CI: {e}"),
+        Err(e) => assert!(
+            std::env::var("CI").is_err(),
+            "python3 missing under CI: {e}"
+        ),
     }
 }

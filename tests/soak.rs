@@ -42,7 +42,11 @@ fn verify(key: &[u8], headers: &HeaderMap, body: &[u8]) -> Option<String> {
         .then(|| id.to_string())
 }
 
-async fn hook(State(h): State<Arc<Hooks>>, headers: HeaderMap, body: axum::body::Bytes) -> StatusCode {
+async fn hook(
+    State(h): State<Arc<Hooks>>,
+    headers: HeaderMap,
+    body: axum::body::Bytes,
+) -> StatusCode {
     let n = h.n.fetch_add(1, Ordering::Relaxed);
     if h.outage.load(Ordering::Relaxed) {
         return StatusCode::SERVICE_UNAVAILABLE;
@@ -54,7 +58,9 @@ async fn hook(State(h): State<Arc<Hooks>>, headers: HeaderMap, body: axum::body:
         tokio::time::sleep(Duration::from_millis(400)).await;
     }
     let key = h.secret.lock().unwrap().clone();
-    let Some(key) = key else { return StatusCode::SERVICE_UNAVAILABLE };
+    let Some(key) = key else {
+        return StatusCode::SERVICE_UNAVAILABLE;
+    };
     match verify(&key, &headers, &body) {
         Some(id) => {
             let v: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
@@ -77,7 +83,10 @@ struct Alerts {
 }
 
 async fn alert(State(a): State<Arc<Alerts>>, body: String) -> StatusCode {
-    a.messages.lock().unwrap().push(serde_json::from_str(&body).unwrap_or(Value::String(body)));
+    a.messages
+        .lock()
+        .unwrap()
+        .push(serde_json::from_str(&body).unwrap_or(Value::String(body)));
     StatusCode::OK
 }
 
@@ -126,7 +135,11 @@ fn graph(n: u64) -> Value {
 /// One submitter: a mix of text jobs, raw graphs, image jobs, duplicates and invalid requests.
 /// A request whose answer was lost (daemon killed) is sent again: job_id makes that safe.
 async fn submitter(me: u64, s: Arc<Shared>, hook_url: String) {
-    let http = reqwest::Client::builder().no_proxy().timeout(Duration::from_secs(10)).build().unwrap();
+    let http = reqwest::Client::builder()
+        .no_proxy()
+        .timeout(Duration::from_secs(10))
+        .build()
+        .unwrap();
     let image = png();
     let mut n = 0u64;
     while !s.stop.load(Ordering::Relaxed) {
@@ -134,28 +147,55 @@ async fn submitter(me: u64, s: Arc<Shared>, hook_url: String) {
         let id = format!("s{me}-{n}");
         let body = match n % 10 {
             0 => json!({"job_id": id, "prompt": graph(n), "webhook_url": hook_url}),
-            1 => json!({"job_id": id, "prompt": "soak", "input_image_base64": image, "webhook_url": hook_url, "params": {"steps": 2}}),
+            1 => {
+                json!({"job_id": id, "prompt": "soak", "input_image_base64": image, "webhook_url": hook_url, "params": {"steps": 2}})
+            }
             2 => json!({"job_id": 12, "prompt": 5}), // invalid
             3 => json!({"job_id": id, "prompt": "soak", "webhook_url": "http://169.254.169.254/x"}), // refused URL
-            _ => json!({"job_id": id, "prompt": "soak text", "params": {"steps": 2, "seed": n}, "webhook_url": hook_url, "priority": (n % 3) as i64}),
+            _ => {
+                json!({"job_id": id, "prompt": "soak text", "params": {"steps": 2, "seed": n}, "webhook_url": hook_url, "priority": (n % 3) as i64})
+            }
         };
         let valid = !matches!(n % 10, 2 | 3);
         loop {
             let url = s.url.lock().unwrap().clone();
-            let r = http.post(format!("{url}/api/jobs")).header("X-API-Key", SUBMIT_KEY).json(&body).send().await;
+            let r = http
+                .post(format!("{url}/api/jobs"))
+                .header("X-API-Key", SUBMIT_KEY)
+                .json(&body)
+                .send()
+                .await;
             match r {
                 Ok(r) if r.status().is_success() => {
                     assert!(valid, "an invalid request was accepted: {body}");
-                    s.tally.accepted.lock().unwrap().insert(id.clone(), body.clone());
+                    s.tally
+                        .accepted
+                        .lock()
+                        .unwrap()
+                        .insert(id.clone(), body.clone());
                     // A duplicate of the same request is answered 200; a different one 409.
                     if n.is_multiple_of(7) {
-                        let again = http.post(format!("{url}/api/jobs")).header("X-API-Key", SUBMIT_KEY).json(&body).send().await;
+                        let again = http
+                            .post(format!("{url}/api/jobs"))
+                            .header("X-API-Key", SUBMIT_KEY)
+                            .json(&body)
+                            .send()
+                            .await;
                         if let Ok(a) = again {
-                            assert!(a.status() == 200 || a.status().is_server_error(), "duplicate got {}", a.status());
+                            assert!(
+                                a.status() == 200 || a.status().is_server_error(),
+                                "duplicate got {}",
+                                a.status()
+                            );
                         }
                         let mut other = body.clone();
                         other["params"] = json!({"different": true});
-                        if let Ok(c) = http.post(format!("{url}/api/jobs")).header("X-API-Key", SUBMIT_KEY).json(&other).send().await
+                        if let Ok(c) = http
+                            .post(format!("{url}/api/jobs"))
+                            .header("X-API-Key", SUBMIT_KEY)
+                            .json(&other)
+                            .send()
+                            .await
                             && c.status() == 409
                         {
                             s.tally.conflicts.fetch_add(1, Ordering::Relaxed);
@@ -164,7 +204,11 @@ async fn submitter(me: u64, s: Arc<Shared>, hook_url: String) {
                     break;
                 }
                 Ok(r) if r.status().is_client_error() => {
-                    assert!(!valid || r.status() == 429, "valid request refused {}: {body}", r.status());
+                    assert!(
+                        !valid || r.status() == 429,
+                        "valid request refused {}: {body}",
+                        r.status()
+                    );
                     if r.status() == 429 {
                         tokio::time::sleep(Duration::from_millis(200)).await;
                         continue;
@@ -174,7 +218,9 @@ async fn submitter(me: u64, s: Arc<Shared>, hook_url: String) {
                 }
                 Ok(r) => {
                     if !s.fault.load(Ordering::Relaxed) {
-                        s.tally.server_errors_outside_faults.fetch_add(1, Ordering::Relaxed);
+                        s.tally
+                            .server_errors_outside_faults
+                            .fetch_add(1, Ordering::Relaxed);
                         eprintln!("5xx outside a fault: {}", r.status());
                     }
                     tokio::time::sleep(Duration::from_millis(100)).await;
@@ -194,7 +240,11 @@ async fn submitter(me: u64, s: Arc<Shared>, hook_url: String) {
 
 /// Health every 100 ms and telemetry every 300 ms (the quick-start's cadence, sped up).
 async fn poller(s: Arc<Shared>) {
-    let http = reqwest::Client::builder().no_proxy().timeout(Duration::from_secs(5)).build().unwrap();
+    let http = reqwest::Client::builder()
+        .no_proxy()
+        .timeout(Duration::from_secs(5))
+        .build()
+        .unwrap();
     let mut n = 0u64;
     while !s.stop.load(Ordering::Relaxed) {
         n += 1;
@@ -203,9 +253,17 @@ async fn poller(s: Arc<Shared>) {
             assert_eq!(r.status(), 200, "health must always answer 200");
         }
         if n.is_multiple_of(3)
-            && let Ok(r) = http.get(format!("{url}/api/telemetry")).header("X-API-Key", SUBMIT_KEY).send().await
+            && let Ok(r) = http
+                .get(format!("{url}/api/telemetry"))
+                .header("X-API-Key", SUBMIT_KEY)
+                .send()
+                .await
         {
-            assert!(r.status() == 200 || s.fault.load(Ordering::Relaxed), "telemetry {}", r.status());
+            assert!(
+                r.status() == 200 || s.fault.load(Ordering::Relaxed),
+                "telemetry {}",
+                r.status()
+            );
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
@@ -253,7 +311,9 @@ fn proc_stats(pid: u32) -> (u64, usize) {
         .find_map(|l| l.strip_prefix("VmRSS:"))
         .and_then(|v| v.split_whitespace().next()?.parse().ok())
         .unwrap_or(0);
-    let fds = std::fs::read_dir(format!("/proc/{pid}/fd")).map(|d| d.count()).unwrap_or(0);
+    let fds = std::fs::read_dir(format!("/proc/{pid}/fd"))
+        .map(|d| d.count())
+        .unwrap_or(0);
     (rss_kb, fds)
 }
 
@@ -292,12 +352,20 @@ max_age = 0
 }
 
 fn get(http: &reqwest::blocking::Client, url: &str, path: &str) -> Value {
-    http.get(format!("{url}{path}")).header("X-API-Key", ADMIN_KEY).send().unwrap().json().unwrap()
+    http.get(format!("{url}{path}"))
+        .header("X-API-Key", ADMIN_KEY)
+        .send()
+        .unwrap()
+        .json()
+        .unwrap()
 }
 
 #[test]
 fn soak_under_faults_loses_nothing() {
-    let secs: u64 = std::env::var("COMFYDASH_SOAK_SECS").ok().and_then(|v| v.parse().ok()).unwrap_or(120);
+    let secs: u64 = std::env::var("COMFYDASH_SOAK_SECS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(120);
     let rt = tokio::runtime::Runtime::new().unwrap();
     let _guard = rt.enter();
     let dir = tempfile::tempdir().unwrap();
@@ -305,17 +373,30 @@ fn soak_under_faults_loses_nothing() {
         let mut v = Vec::new();
         for (i, ms) in [30u64, 60].into_iter().enumerate() {
             v.push(
-                Sim::start(SimConfig { exec_time: Duration::from_millis(ms), failure_rate: 0.05, seed: i as u64, ..SimConfig::default() })
-                    .await
-                    .unwrap(),
+                Sim::start(SimConfig {
+                    exec_time: Duration::from_millis(ms),
+                    failure_rate: 0.05,
+                    seed: i as u64,
+                    ..SimConfig::default()
+                })
+                .await
+                .unwrap(),
             );
         }
         v
     });
     let hooks = Arc::new(Hooks::default());
     let alerts = Arc::new(Alerts::default());
-    let hook_addr = rt.block_on(serve(axum::Router::new().route("/hook", axum::routing::post(hook)).with_state(hooks.clone())));
-    let alert_addr = rt.block_on(serve(axum::Router::new().route("/alerts", axum::routing::post(alert)).with_state(alerts.clone())));
+    let hook_addr = rt.block_on(serve(
+        axum::Router::new()
+            .route("/hook", axum::routing::post(hook))
+            .with_state(hooks.clone()),
+    ));
+    let alert_addr = rt.block_on(serve(
+        axum::Router::new()
+            .route("/alerts", axum::routing::post(alert))
+            .with_state(alerts.clone()),
+    ));
     let urls: Vec<String> = sims.iter().map(Sim::url).collect();
     let toml = config_toml(hook_addr, alert_addr);
     let mut p = Proc::spawn_configured(dir.path(), &urls, &toml);
@@ -338,7 +419,11 @@ fn soak_under_faults_loses_nothing() {
     }
     tasks.push(rt.spawn(poller(shared.clone())));
     let reader_task = rt.spawn(reader(shared.clone()));
-    let http = reqwest::blocking::Client::builder().no_proxy().timeout(Duration::from_secs(10)).build().unwrap();
+    let http = reqwest::blocking::Client::builder()
+        .no_proxy()
+        .timeout(Duration::from_secs(10))
+        .build()
+        .unwrap();
 
     // The fault schedule, spread over the load phase.
     let started = Instant::now();
@@ -378,7 +463,11 @@ fn soak_under_faults_loses_nothing() {
     hooks.outage.store(false, Ordering::Relaxed);
     let post = |path: &str| {
         let url = shared.url.lock().unwrap().clone();
-        http.post(format!("{url}{path}")).header("X-API-Key", ADMIN_KEY).send().map(|r| r.status().as_u16()).unwrap_or(0)
+        http.post(format!("{url}{path}"))
+            .header("X-API-Key", ADMIN_KEY)
+            .send()
+            .map(|r| r.status().as_u16())
+            .unwrap_or(0)
     };
     assert_eq!(post("/api/queue/pause"), 200);
     std::thread::sleep(Duration::from_millis(500));
@@ -387,7 +476,11 @@ fn soak_under_faults_loses_nothing() {
     let pending = get(&http, &url, "/api/jobs?status=pending&limit=5");
     let mut cancelled = 0;
     for j in pending["jobs"].as_array().unwrap() {
-        if post(&format!("/api/jobs/{}/cancel", j["job_id"].as_str().unwrap())) == 200 {
+        if post(&format!(
+            "/api/jobs/{}/cancel",
+            j["job_id"].as_str().unwrap()
+        )) == 200
+        {
             cancelled += 1;
         }
     }
@@ -431,7 +524,9 @@ fn soak_under_faults_loses_nothing() {
     loop {
         let page = get(&http, &url, &format!("/api/jobs?limit=500&cursor={cursor}"));
         for j in page["jobs"].as_array().unwrap() {
-            *recount.entry(j["status"].as_str().unwrap().to_string()).or_default() += 1;
+            *recount
+                .entry(j["status"].as_str().unwrap().to_string())
+                .or_default() += 1;
             jobs.insert(j["job_id"].as_str().unwrap().to_string(), j.clone());
         }
         match page["next_cursor"].as_str() {
@@ -440,36 +535,99 @@ fn soak_under_faults_loses_nothing() {
         }
     }
     let t = get(&http, &url, "/api/telemetry");
-    let lost: Vec<&String> = accepted.keys().filter(|id| !jobs.contains_key(*id)).collect();
-    let stuck: Vec<&String> = jobs.iter().filter(|(_, j)| !["completed", "failed", "cancelled"].contains(&j["status"].as_str().unwrap())).map(|(k, _)| k).collect();
+    let lost: Vec<&String> = accepted
+        .keys()
+        .filter(|id| !jobs.contains_key(*id))
+        .collect();
+    let stuck: Vec<&String> = jobs
+        .iter()
+        .filter(|(_, j)| {
+            !["completed", "failed", "cancelled"].contains(&j["status"].as_str().unwrap())
+        })
+        .map(|(k, _)| k)
+        .collect();
     let mut finished_twice = 0;
     for id in accepted.keys().take(400) {
         let log = get(&http, &url, &format!("/api/jobs/{id}/events"));
-        let terminal = log["events"].as_array().unwrap().iter().filter(|e| ["completed", "failed", "cancelled"].contains(&e["to"].as_str().unwrap_or(""))).count();
+        let terminal = log["events"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|e| {
+                ["completed", "failed", "cancelled"].contains(&e["to"].as_str().unwrap_or(""))
+            })
+            .count();
         if terminal != 1 {
             finished_twice += 1;
         }
     }
     let by_job = hooks.by_job.lock().unwrap().clone();
-    let with_hook: Vec<&String> = accepted.iter().filter(|(_, b)| b["webhook_url"].is_string()).map(|(k, _)| k).collect();
-    let undelivered: Vec<&&String> = with_hook.iter().filter(|id| !by_job.contains_key(**id)).collect();
+    let with_hook: Vec<&String> = accepted
+        .iter()
+        .filter(|(_, b)| b["webhook_url"].is_string())
+        .map(|(k, _)| k)
+        .collect();
+    let undelivered: Vec<&&String> = with_hook
+        .iter()
+        .filter(|id| !by_job.contains_key(**id))
+        .collect();
     let split_ids = by_job.values().filter(|ids| ids.len() != 1).count();
-    let metrics = http.get(format!("{url}/metrics")).bearer_auth(SUBMIT_KEY).send().unwrap().text().unwrap();
+    let metrics = http
+        .get(format!("{url}/metrics"))
+        .bearer_auth(SUBMIT_KEY)
+        .send()
+        .unwrap()
+        .text()
+        .unwrap();
     let metric = |name: &str| -> u64 {
-        metrics.lines().find_map(|l| l.strip_prefix(name).and_then(|r| r.strip_prefix(' '))).unwrap().trim().parse::<f64>().unwrap() as u64
+        metrics
+            .lines()
+            .find_map(|l| l.strip_prefix(name).and_then(|r| r.strip_prefix(' ')))
+            .unwrap()
+            .trim()
+            .parse::<f64>()
+            .unwrap() as u64
     };
     let msgs = alerts.messages.lock().unwrap().clone();
     let text = serde_json::to_string(&msgs).unwrap();
 
-    println!("soak: {secs} s load, {kills} kill -9, {outages} server outage, 1 simulator restart, 1 receiver outage, pause/resume, {cancelled} cancels, 1 drain");
-    println!("  accepted {} | terminal {} | lost {} | stuck {} | finished twice {}", accepted.len(), jobs.len() - stuck.len(), lost.len(), stuck.len(), finished_twice);
-    println!("  by status {recount:?} | telemetry {}", t["jobs"]["byStatus"]);
-    println!("  invalid rejected {} | 409 conflicts {} | resent after crash {} | 5xx outside faults {}",
-        shared.tally.rejected_invalid.load(Ordering::Relaxed), shared.tally.conflicts.load(Ordering::Relaxed),
-        shared.tally.retried_after_crash.load(Ordering::Relaxed), shared.tally.server_errors_outside_faults.load(Ordering::Relaxed));
-    println!("  webhooks: {} jobs with a webhook, {} undelivered, {} deliveries, {} bad signatures, {} jobs with more than one id",
-        with_hook.len(), undelivered.len(), hooks.deliveries.load(Ordering::Relaxed), hooks.bad_signatures.load(Ordering::Relaxed), split_ids);
-    println!("  events read {events}, resyncs {resyncs}; alert messages {}", msgs.len());
+    println!(
+        "soak: {secs} s load, {kills} kill -9, {outages} server outage, 1 simulator restart, 1 receiver outage, pause/resume, {cancelled} cancels, 1 drain"
+    );
+    println!(
+        "  accepted {} | terminal {} | lost {} | stuck {} | finished twice {}",
+        accepted.len(),
+        jobs.len() - stuck.len(),
+        lost.len(),
+        stuck.len(),
+        finished_twice
+    );
+    println!(
+        "  by status {recount:?} | telemetry {}",
+        t["jobs"]["byStatus"]
+    );
+    println!(
+        "  invalid rejected {} | 409 conflicts {} | resent after crash {} | 5xx outside faults {}",
+        shared.tally.rejected_invalid.load(Ordering::Relaxed),
+        shared.tally.conflicts.load(Ordering::Relaxed),
+        shared.tally.retried_after_crash.load(Ordering::Relaxed),
+        shared
+            .tally
+            .server_errors_outside_faults
+            .load(Ordering::Relaxed)
+    );
+    println!(
+        "  webhooks: {} jobs with a webhook, {} undelivered, {} deliveries, {} bad signatures, {} jobs with more than one id",
+        with_hook.len(),
+        undelivered.len(),
+        hooks.deliveries.load(Ordering::Relaxed),
+        hooks.bad_signatures.load(Ordering::Relaxed),
+        split_ids
+    );
+    println!(
+        "  events read {events}, resyncs {resyncs}; alert messages {}",
+        msgs.len()
+    );
     println!(
         "  daemon RSS: first process at start {} KiB; last process {} → {} KiB; fds {} → {}",
         start_stats.0, last_start_stats.0, end_stats.0, last_start_stats.1, end_stats.1
@@ -478,23 +636,59 @@ fn soak_under_faults_loses_nothing() {
     assert!(lost.is_empty(), "lost: {lost:?}");
     assert!(stuck.is_empty(), "stuck: {stuck:?}");
     assert_eq!(finished_twice, 0);
-    assert_eq!(accepted.len() as u64, t["jobs"]["total"].as_u64().unwrap(), "invalid requests must not create jobs");
+    assert_eq!(
+        accepted.len() as u64,
+        t["jobs"]["total"].as_u64().unwrap(),
+        "invalid requests must not create jobs"
+    );
     for st in ["pending", "processing", "completed", "failed", "cancelled"] {
-        assert_eq!(recount.get(st).copied().unwrap_or(0), t["jobs"]["byStatus"][st].as_u64().unwrap(), "{st}");
+        assert_eq!(
+            recount.get(st).copied().unwrap_or(0),
+            t["jobs"]["byStatus"][st].as_u64().unwrap(),
+            "{st}"
+        );
     }
-    assert_eq!(metric("dashboard_jobs_total"), t["jobs"]["total"].as_u64().unwrap());
-    assert_eq!(metric("dashboard_jobs_completed"), t["jobs"]["byStatus"]["completed"].as_u64().unwrap());
-    assert!(undelivered.is_empty(), "undelivered webhooks: {undelivered:?}");
+    assert_eq!(
+        metric("dashboard_jobs_total"),
+        t["jobs"]["total"].as_u64().unwrap()
+    );
+    assert_eq!(
+        metric("dashboard_jobs_completed"),
+        t["jobs"]["byStatus"]["completed"].as_u64().unwrap()
+    );
+    assert!(
+        undelivered.is_empty(),
+        "undelivered webhooks: {undelivered:?}"
+    );
     assert_eq!(hooks.bad_signatures.load(Ordering::Relaxed), 0);
     assert_eq!(split_ids, 0, "a job's deliveries must share one webhook-id");
-    assert_eq!(shared.tally.server_errors_outside_faults.load(Ordering::Relaxed), 0);
-    assert!(end_stats.1 < last_start_stats.1 + 50, "file descriptors grew: {last_start_stats:?} → {end_stats:?}");
+    assert_eq!(
+        shared
+            .tally
+            .server_errors_outside_faults
+            .load(Ordering::Relaxed),
+        0
+    );
+    assert!(
+        end_stats.1 < last_start_stats.1 + 50,
+        "file descriptors grew: {last_start_stats:?} → {end_stats:?}"
+    );
     // One firing and one resolved message for the simulator outage, nothing else.
     let statuses: Vec<(&str, String)> = msgs
         .iter()
         .map(|m| (m["status"].as_str().unwrap_or(""), m["alerts"].to_string()))
         .collect();
-    let firing = statuses.iter().filter(|(s, a)| *s == "firing" && a.contains("server_down")).count();
-    let resolved = statuses.iter().filter(|(s, a)| *s == "resolved" && a.contains("server_down")).count();
-    assert_eq!((firing, resolved, msgs.len()), (outages, outages, 2 * outages), "alerts: {text}");
+    let firing = statuses
+        .iter()
+        .filter(|(s, a)| *s == "firing" && a.contains("server_down"))
+        .count();
+    let resolved = statuses
+        .iter()
+        .filter(|(s, a)| *s == "resolved" && a.contains("server_down"))
+        .count();
+    assert_eq!(
+        (firing, resolved, msgs.len()),
+        (outages, outages, 2 * outages),
+        "alerts: {text}"
+    );
 }

@@ -25,7 +25,7 @@ mod openapi;
 mod servers;
 /// The whole system under load and injected faults: nothing lost, nothing twice.
 mod soak;
-/// The worker on one simulated ComfyUI: templates, images, progress, errors, cancel, pause, restarts.
-mod worker;
 /// Webhook delivery: signatures, retries, limits, crash safety, redelivery and replay.
 mod webhooks;
+/// The worker on one simulated ComfyUI: templates, images, progress, errors, cancel, pause, restarts.
+mod worker;

@@ -155,7 +155,10 @@ pub async fn submit_many(
                     .context("POST /api/jobs")?;
                 let status = resp.status();
                 if status != reqwest::StatusCode::ACCEPTED {
-                    bail!("submit answered {status}: {}", resp.text().await.unwrap_or_default());
+                    bail!(
+                        "submit answered {status}: {}",
+                        resp.text().await.unwrap_or_default()
+                    );
                 }
                 i += concurrency;
             }

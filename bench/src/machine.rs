@@ -42,7 +42,11 @@ impl Machine {
             cpu_model,
             memory_gib,
             kernel: read("/proc/sys/kernel/osrelease").trim().to_string(),
-            data_dir: format!("{} ({})", data_dir.display(), mount_of(data_dir, &read("/proc/mounts"))),
+            data_dir: format!(
+                "{} ({})",
+                data_dir.display(),
+                mount_of(data_dir, &read("/proc/mounts"))
+            ),
             release_build: !cfg!(debug_assertions),
         }
     }
@@ -70,7 +74,10 @@ impl std::fmt::Display for Machine {
         writeln!(f, "- kernel: {}", self.kernel)?;
         writeln!(f, "- data dirs: {}", self.data_dir)?;
         if !self.release_build {
-            writeln!(f, "- **debug build: run with --release for meaningful figures**")?;
+            writeln!(
+                f,
+                "- **debug build: run with --release for meaningful figures**"
+            )?;
         }
         Ok(())
     }

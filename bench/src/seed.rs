@@ -177,7 +177,8 @@ fn insert_job(c: &Connection, i: u64, created: i64, totals: &mut Totals) -> anyh
         }
         "failed" => {
             totals.failed += 1;
-            let err = r#"{"code":"execution_error","message":"KSampler: CUDA out of memory","node":"3"}"#;
+            let err =
+                r#"{"code":"execution_error","message":"KSampler: CUDA out of memory","node":"3"}"#;
             (
                 "[]".to_string(),
                 Some(err),

@@ -46,40 +46,77 @@ impl Metrics {
         let secs = exponential_buckets(0.05, 2.0, 16).unwrap_or_default();
         let fast = exponential_buckets(0.001, 2.5, 12).unwrap_or_default();
         let m = Metrics {
-            jobs: must(IntGaugeVec::new(Opts::new("comfydash_jobs", "Jobs by current state"), &["status"])),
+            jobs: must(IntGaugeVec::new(
+                Opts::new("comfydash_jobs", "Jobs by current state"),
+                &["status"],
+            )),
             finished: must(IntCounterVec::new(
-                Opts::new("comfydash_jobs_finished_total", "Jobs that reached a terminal state, by state"),
+                Opts::new(
+                    "comfydash_jobs_finished_total",
+                    "Jobs that reached a terminal state, by state",
+                ),
                 &["status"],
             )),
             webhooks: must(IntCounterVec::new(
-                Opts::new("comfydash_webhook_events_total", "Webhook events by final outcome (created counts every event)"),
+                Opts::new(
+                    "comfydash_webhook_events_total",
+                    "Webhook events by final outcome (created counts every event)",
+                ),
                 &["outcome"],
             )),
-            queue_paused: must(IntGauge::new("comfydash_queue_paused", "1 while the queue is paused")),
+            queue_paused: must(IntGauge::new(
+                "comfydash_queue_paused",
+                "1 while the queue is paused",
+            )),
             queue_wait: must(Histogram::with_opts(
-                HistogramOpts::new("comfydash_job_queue_wait_seconds", "Time from acceptance to execution start").buckets(secs.clone()),
+                HistogramOpts::new(
+                    "comfydash_job_queue_wait_seconds",
+                    "Time from acceptance to execution start",
+                )
+                .buckets(secs.clone()),
             )),
             processing: must(Histogram::with_opts(
-                HistogramOpts::new("comfydash_job_processing_seconds", "Time from execution start to end of completed jobs").buckets(secs.clone()),
+                HistogramOpts::new(
+                    "comfydash_job_processing_seconds",
+                    "Time from execution start to end of completed jobs",
+                )
+                .buckets(secs.clone()),
             )),
             webhook_latency: must(HistogramVec::new(
-                HistogramOpts::new("comfydash_webhook_delivery_seconds", "Latency of webhook delivery attempts by outcome").buckets(fast.clone()),
+                HistogramOpts::new(
+                    "comfydash_webhook_delivery_seconds",
+                    "Latency of webhook delivery attempts by outcome",
+                )
+                .buckets(fast.clone()),
                 &["outcome"],
             )),
             http: must(IntCounterVec::new(
-                Opts::new("comfydash_http_requests_total", "HTTP requests by route, method and status"),
+                Opts::new(
+                    "comfydash_http_requests_total",
+                    "HTTP requests by route, method and status",
+                ),
                 &["route", "method", "status"],
             )),
             http_latency: must(HistogramVec::new(
-                HistogramOpts::new("comfydash_http_request_duration_seconds", "HTTP request latency by route").buckets(fast),
+                HistogramOpts::new(
+                    "comfydash_http_request_duration_seconds",
+                    "HTTP request latency by route",
+                )
+                .buckets(fast),
                 &["route"],
             )),
             server_up: must(IntGaugeVec::new(
-                Opts::new("comfydash_server_up", "1 when the ComfyUI server answers its probe"),
+                Opts::new(
+                    "comfydash_server_up",
+                    "1 when the ComfyUI server answers its probe",
+                ),
                 &["server", "status"],
             )),
             server_latency: must(prometheus::GaugeVec::new(
-                Opts::new("comfydash_server_probe_latency_seconds", "Latency of the last successful probe"),
+                Opts::new(
+                    "comfydash_server_probe_latency_seconds",
+                    "Latency of the last successful probe",
+                ),
                 &["server"],
             )),
             server_vram: must(IntGaugeVec::new(
@@ -87,11 +124,17 @@ impl Metrics {
                 &["server", "kind"],
             )),
             server_in_flight: must(IntGaugeVec::new(
-                Opts::new("comfydash_server_in_flight", "Prompts handed to the server and not finished"),
+                Opts::new(
+                    "comfydash_server_in_flight",
+                    "Prompts handed to the server and not finished",
+                ),
                 &["server"],
             )),
             external: must(prometheus::GaugeVec::new(
-                Opts::new("comfydash_external_metric", "Latest value reported through POST /api/telemetry"),
+                Opts::new(
+                    "comfydash_external_metric",
+                    "Latest value reported through POST /api/telemetry",
+                ),
                 &["source", "metric"],
             )),
             registry,
@@ -156,7 +199,10 @@ impl Metrics {
         snap: &Snapshot,
         servers: &Servers,
         queue: &QueueConfig,
-        external: &std::collections::BTreeMap<String, std::collections::BTreeMap<String, comfydash_wire::ExternalValue>>,
+        external: &std::collections::BTreeMap<
+            String,
+            std::collections::BTreeMap<String, comfydash_wire::ExternalValue>,
+        >,
     ) -> String {
         {
             let _guard = self.sync.lock().unwrap_or_else(|e| e.into_inner());
@@ -195,8 +241,12 @@ impl Metrics {
                         .set(l as f64 / 1000.0);
                 }
                 if let Some((total, free)) = s.vram {
-                    self.server_vram.with_label_values(&[&s.name, "total"]).set(total as i64);
-                    self.server_vram.with_label_values(&[&s.name, "used"]).set(total.saturating_sub(free) as i64);
+                    self.server_vram
+                        .with_label_values(&[&s.name, "total"])
+                        .set(total as i64);
+                    self.server_vram
+                        .with_label_values(&[&s.name, "used"])
+                        .set(total.saturating_sub(free) as i64);
                 }
                 self.server_in_flight
                     .with_label_values(&[&s.name])
@@ -205,7 +255,9 @@ impl Metrics {
             self.external.reset();
             for (source, metrics) in external {
                 for (name, v) in metrics {
-                    self.external.with_label_values(&[source, name]).set(v.value);
+                    self.external
+                        .with_label_values(&[source, name])
+                        .set(v.value);
                 }
             }
         }
@@ -231,7 +283,8 @@ fn legacy(snap: &Snapshot, queue: &QueueConfig) -> String {
         comfydash_wire::QueueHealth::Moderate => 1,
         comfydash_wire::QueueHealth::High => 2,
     };
-    let rate = crate::api::rate(snap.get("webhooks_delivered"), snap.get("webhooks_failed")) / 100.0;
+    let rate =
+        crate::api::rate(snap.get("webhooks_delivered"), snap.get("webhooks_failed")) / 100.0;
     format!(
         "# HELP dashboard_jobs_total Total number of jobs\n\
          # TYPE dashboard_jobs_total gauge\n\

@@ -443,7 +443,8 @@ mod props {
             any::<bool>().prop_map(Value::from),
             any::<i64>().prop_map(Value::from),
             "[{}|a-z. ]{0,24}".prop_map(Value::from),
-            "\\{\\{(prompt|input_image|params\\.[a-z]{1,3})(\\|[0-9a-z\"]{1,5})?\\}\\}".prop_map(Value::from),
+            "\\{\\{(prompt|input_image|params\\.[a-z]{1,3})(\\|[0-9a-z\"]{1,5})?\\}\\}"
+                .prop_map(Value::from),
         ]
     }
 

@@ -1,5 +1,6 @@
 //! The commands: one file each, every daemon call through the wire crate's typed client.
 
+mod alerts;
 mod config;
 mod health;
 mod jobs;
@@ -7,6 +8,7 @@ mod ping;
 mod queue;
 mod submit;
 mod tui;
+mod webhooks;
 
 use comfydash_wire::client::Client;
 use comfydash_wire::connect::resolve_key;
@@ -26,6 +28,8 @@ pub async fn run(command: Command) -> anyhow::Result<Exit> {
         Command::Submit(args) => submit::run(args).await,
         Command::Jobs(args) => jobs::run(args).await,
         Command::Queue(args) => queue::run(&args.remote, args.command).await,
+        Command::Alerts(args) => alerts::run(args).await,
+        Command::Webhooks(args) => webhooks::run(args).await,
     }
 }
 

@@ -3,8 +3,8 @@
 use chrono::{DateTime, Utc};
 use comfydash_wire::client::ClientError;
 use comfydash_wire::{
-    ExternalHistory, Health, Job, JobEvent, JobPage, QueueState, ServerList, StatsHistory,
-    StreamEvent, Telemetry,
+    AlertList, ExternalHistory, Health, Job, JobEvent, JobPage, NewSilence, QueueState, ServerList,
+    StatsHistory, StreamEvent, Telemetry,
 };
 use crossterm::event::KeyEvent;
 
@@ -25,8 +25,8 @@ pub enum Action {
     Loaded(Box<Loaded>),
     /// An operator action finished: a message for the status line, or the daemon's error.
     Done {
-        /// What was done, e.g. `retry lensia-123`.
-        what: String,
+        /// What was done.
+        act: Act,
         /// Outcome.
         result: Result<String, Failure>,
     },
@@ -76,6 +76,8 @@ pub enum Loaded {
     History(Result<StatsHistory, Failure>),
     /// `GET /api/telemetry/external`.
     External(Result<ExternalHistory, Failure>),
+    /// `GET /api/alerts`.
+    Alerts(Result<AlertList, Failure>),
     /// One page of `GET /api/jobs`.
     Jobs {
         /// The query generation it was asked for (older answers are dropped).
@@ -126,6 +128,8 @@ pub enum Fetch {
         /// Oldest point wanted.
         since: DateTime<Utc>,
     },
+    /// `GET /api/alerts`.
+    Alerts,
     /// `GET /api/jobs?...`.
     Jobs {
         /// Query generation.
@@ -156,6 +160,10 @@ pub enum Act {
     Redeliver(String),
     /// `POST /api/servers/{name}/{drain|enable|disable|free}`.
     Server(String, ServerAct),
+    /// `POST /api/alerts/silences`.
+    Silence(NewSilence),
+    /// `DELETE /api/alerts/silences/{id}`.
+    EndSilence(String),
 }
 
 /// What can be done to a ComfyUI server.
@@ -193,6 +201,12 @@ impl Act {
             Act::Pause(false) => "resume queue".into(),
             Act::Redeliver(id) => format!("redeliver webhook of {id}"),
             Act::Server(name, a) => format!("{} {name}", a.as_str()),
+            Act::Silence(s) => format!(
+                "silence {} for {}",
+                crate::units::matcher(s.rule.as_deref(), &s.labels),
+                s.duration.as_deref().unwrap_or("?")
+            ),
+            Act::EndSilence(id) => format!("end silence {}", crate::units::short_id(id)),
         }
     }
 }
@@ -210,6 +224,7 @@ pub struct Failure {
 
 impl Failure {
     /// A failure the daemon answered with.
+    #[cfg(test)]
     pub fn api(status: u16, code: &str, message: &str) -> Failure {
         Failure {
             status: Some(status),

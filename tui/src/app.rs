@@ -4,7 +4,10 @@ use std::collections::{BTreeMap, VecDeque};
 use std::path::PathBuf;
 
 use chrono::{DateTime, Utc};
-use comfydash_wire::{Health, Job, JobEvent, QueueState, ServerInfo, StatsHistory, Telemetry};
+use comfydash_wire::{
+    Alert, AlertList, AlertState, Health, Job, JobEvent, QueueState, ServerInfo, Silence,
+    StatsHistory, Telemetry,
+};
 
 use crate::action::Act;
 use crate::config::Setup;
@@ -20,7 +23,7 @@ pub type MetricKey = (String, String);
 /// Recent values of one metric, oldest first.
 pub type Series = VecDeque<(DateTime<Utc>, f64)>;
 
-/// The four screens, in tab order.
+/// The screens, in tab order.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Screen {
     /// Daemon, servers, queue and success rates.
@@ -31,15 +34,18 @@ pub enum Screen {
     Servers,
     /// External sources' metrics.
     Telemetry,
+    /// Built-in alerts and silences.
+    Alerts,
 }
 
 impl Screen {
     /// Tab order.
-    pub const ALL: [Screen; 4] = [
+    pub const ALL: [Screen; 5] = [
         Screen::Overview,
         Screen::Jobs,
         Screen::Servers,
         Screen::Telemetry,
+        Screen::Alerts,
     ];
 
     /// Tab title.
@@ -49,6 +55,7 @@ impl Screen {
             Screen::Jobs => "Jobs",
             Screen::Servers => "Servers",
             Screen::Telemetry => "Telemetry",
+            Screen::Alerts => "Alerts",
         }
     }
 
@@ -69,6 +76,22 @@ pub enum Overlay {
     Search(String),
     /// The context picker, with the highlighted row.
     Contexts(usize),
+    /// Silencing an alert: its name and the duration being chosen.
+    Silence(SilenceDraft),
+}
+
+/// How long a silence from the console lasts: the choices, in order.
+pub const SILENCE_DURATIONS: [&str; 4] = ["30m", "1h", "4h", "24h"];
+
+/// A silence being set up for one alert, waiting for `y`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SilenceDraft {
+    /// The alert's rule.
+    pub rule: String,
+    /// Its labels; the silence matches all of them.
+    pub labels: BTreeMap<String, String>,
+    /// Index into [`SILENCE_DURATIONS`].
+    pub choice: usize,
 }
 
 /// A destructive action and the question that names its target.
@@ -129,6 +152,15 @@ pub struct Place {
     pub key_source: String,
 }
 
+/// A row of the alerts screen.
+#[derive(Debug, Clone, Copy)]
+pub enum AlertRow<'a> {
+    /// An active alert.
+    Alert(&'a Alert),
+    /// A silence in force.
+    Silence(&'a Silence),
+}
+
 /// The job detail view.
 #[derive(Debug, Clone, Default)]
 pub struct Detail {
@@ -179,6 +211,10 @@ pub struct App {
     pub servers: Vec<ServerInfo>,
     /// `GET /api/stats/history`.
     pub history: Option<StatsHistory>,
+    /// `GET /api/alerts`, kept current by `alert` events.
+    pub alerts: Option<AlertList>,
+    /// Selected row on the alerts screen: the active alerts, then the silences.
+    pub alert_sel: usize,
     /// External metrics' recent values by (source, metric), oldest first.
     pub series: BTreeMap<MetricKey, Series>,
     /// The jobs table.
@@ -227,6 +263,8 @@ impl App {
             queue: None,
             servers: Vec::new(),
             history: None,
+            alerts: None,
+            alert_sel: 0,
             series: BTreeMap::new(),
             jobs: JobsView::default(),
             server_sel: 0,
@@ -254,6 +292,8 @@ impl App {
         self.queue = None;
         self.servers.clear();
         self.history = None;
+        self.alerts = None;
+        self.alert_sel = 0;
         self.series.clear();
         self.jobs = JobsView::default();
         self.server_sel = 0;
@@ -287,6 +327,35 @@ impl App {
     /// The selected external metric.
     pub fn selected_metric(&self) -> Option<(&MetricKey, &Series)> {
         self.series.iter().nth(self.metric_sel)
+    }
+
+    /// Active alerts, oldest first (none before the first answer).
+    pub fn active_alerts(&self) -> &[Alert] {
+        self.alerts.as_ref().map_or(&[], |l| &l.active)
+    }
+
+    /// Silences in force.
+    pub fn silences(&self) -> &[Silence] {
+        self.alerts.as_ref().map_or(&[], |l| &l.silences)
+    }
+
+    /// Alerts that are firing now, muted or not.
+    pub fn firing(&self) -> impl Iterator<Item = &Alert> {
+        self.active_alerts()
+            .iter()
+            .filter(|a| a.state == AlertState::Firing)
+    }
+
+    /// What the selected row of the alerts screen holds.
+    pub fn selected_alert_row(&self) -> Option<AlertRow<'_>> {
+        let active = self.active_alerts();
+        match active.get(self.alert_sel) {
+            Some(a) => Some(AlertRow::Alert(a)),
+            None => self
+                .silences()
+                .get(self.alert_sel - active.len())
+                .map(AlertRow::Silence),
+        }
     }
 
     /// Whether the queue is paused, as far as the console knows.

@@ -5,13 +5,13 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use comfydash_wire::client::{Client, ClientError};
-use comfydash_wire::{ErrorBody, PROTOCOL_HEADER, PROTOCOL_VERSION};
 use futures_util::StreamExt;
 use tokio::sync::{Notify, mpsc};
 use tokio::task::JoinHandle;
 
 use crate::action::{Act, Action, Failure, Fetch, LinkState, Loaded};
 use crate::config::Context;
+use crate::update::ALERT_HISTORY;
 
 /// First wait after a failure; doubles up to [`MAX_BACKOFF`].
 const FIRST_BACKOFF: Duration = Duration::from_millis(500);
@@ -35,15 +35,7 @@ impl Link {
         let reconnect = Arc::new(Notify::new());
         let stream = tokio::spawn(follow(client.clone(), tx.clone(), reconnect.clone()));
         Link {
-            calls: Calls {
-                client,
-                ctx: ctx.clone(),
-                http: reqwest::Client::builder()
-                    .timeout(Duration::from_secs(30))
-                    .no_proxy()
-                    .build()
-                    .unwrap_or_default(),
-            },
+            calls: Calls { client },
             tx,
             reconnect,
             stream,
@@ -70,9 +62,8 @@ impl Link {
         let calls = self.calls.clone();
         let tx = self.tx.clone();
         tokio::spawn(async move {
-            let what = a.describe();
-            let result = calls.act(a).await;
-            let _ = tx.send(Action::Done { what, result }).await;
+            let result = calls.act(a.clone()).await;
+            let _ = tx.send(Action::Done { act: a, result }).await;
         });
     }
 }
@@ -147,9 +138,6 @@ async fn follow(client: Client, tx: mpsc::Sender<Action>, reconnect: Arc<Notify>
 #[derive(Clone)]
 struct Calls {
     client: Client,
-    /// For the few calls the wire client does not have yet.
-    http: reqwest::Client,
-    ctx: Context,
 }
 
 impl Calls {
@@ -162,17 +150,12 @@ impl Calls {
             Fetch::Queue => Loaded::Queue(c.queue().await.map_err(e)),
             Fetch::Servers => Loaded::Servers(c.servers().await.map_err(e)),
             Fetch::History => Loaded::History(c.stats_history().await.map_err(e)),
-            Fetch::External { since } => {
-                let path = format!(
-                    "/api/telemetry/external?since={}&limit=10000",
-                    since.timestamp_millis()
-                );
-                let r = self
-                    .call(reqwest::Method::GET, &path)
+            Fetch::External { since } => Loaded::External(
+                c.external_history(None, Some(since), Some(10_000))
                     .await
-                    .and_then(decode);
-                Loaded::External(r)
-            }
+                    .map_err(e),
+            ),
+            Fetch::Alerts => Loaded::Alerts(c.alerts(Some(ALERT_HISTORY)).await.map_err(e)),
             Fetch::Jobs {
                 generation,
                 page,
@@ -220,10 +203,8 @@ impl Calls {
                 .into())
             }
             Act::Redeliver(id) => {
-                // Not in the wire client yet (webhooks are being built); same request by hand.
-                let path = format!("/api/jobs/{id}/webhook/redeliver");
-                self.call(reqwest::Method::POST, &path).await?;
-                Ok("webhook queued for redelivery".into())
+                let ev = c.redeliver(&id).await.map_err(e)?;
+                Ok(format!("webhook {} queued for redelivery", ev.id))
             }
             Act::Server(name, s) => {
                 let info = c.server_action(&name, s.as_str()).await.map_err(e)?;
@@ -233,33 +214,20 @@ impl Calls {
                     crate::units::server_status(info.status)
                 ))
             }
+            Act::Silence(new) => {
+                let s = c.add_silence(&new).await.map_err(e)?;
+                Ok(format!(
+                    "silenced until {} (silence {})",
+                    s.ends_at.format("%H:%M UTC"),
+                    crate::units::short_id(&s.id)
+                ))
+            }
+            Act::EndSilence(id) => {
+                c.end_silence(&id).await.map_err(e)?;
+                Ok("ended".into())
+            }
         }
     }
-
-    /// `method {url}{path}` (a POST with `{}`), with the wire client's checks.
-    async fn call(
-        &self,
-        method: reqwest::Method,
-        path: &str,
-    ) -> Result<serde_json::Value, Failure> {
-        let url = format!("{}{path}", self.ctx.url.trim_end_matches('/'));
-        let mut req = self.http.request(method.clone(), url);
-        if method == reqwest::Method::POST {
-            req = req.json(&serde_json::json!({}));
-        }
-        if let Some(k) = &self.ctx.key {
-            req = req.header("x-api-key", k);
-        }
-        send(req).await
-    }
-}
-
-fn decode<T: serde::de::DeserializeOwned>(v: serde_json::Value) -> Result<T, Failure> {
-    serde_json::from_value(v).map_err(|e| Failure {
-        status: None,
-        code: "decode".into(),
-        message: e.to_string(),
-    })
 }
 
 /// Whether the key may act, asked without changing anything: deleting a job id the daemon
@@ -272,42 +240,4 @@ async fn probe_role(c: &Client) -> Result<bool, Failure> {
         Err(f) if f.status == Some(404) => Ok(true),
         Err(f) => Err(f),
     }
-}
-
-/// Sends a request built by hand, with the same checks as the wire client.
-async fn send(req: reqwest::RequestBuilder) -> Result<serde_json::Value, Failure> {
-    let resp = req
-        .send()
-        .await
-        .map_err(|e| Failure::unreachable(&format!("daemon unreachable: {e}")))?;
-    if let Some(v) = resp.headers().get(PROTOCOL_HEADER)
-        && v.to_str().ok().and_then(|s| s.parse::<u32>().ok()) != Some(PROTOCOL_VERSION)
-    {
-        return Err(Failure {
-            status: None,
-            code: "protocol".into(),
-            message: format!(
-                "protocol mismatch: daemon speaks {v:?}, this console {PROTOCOL_VERSION}"
-            ),
-        });
-    }
-    let status = resp.status().as_u16();
-    let body = resp
-        .bytes()
-        .await
-        .map_err(|e| Failure::unreachable(&e.to_string()))?;
-    if !(200..300).contains(&status) {
-        return Err(match serde_json::from_slice::<ErrorBody>(&body) {
-            Ok(b) => Failure::api(status, &b.error.code, &b.error.message),
-            Err(_) => Failure::api(status, "http_error", &String::from_utf8_lossy(&body)),
-        });
-    }
-    if body.is_empty() {
-        return Ok(serde_json::Value::Null);
-    }
-    serde_json::from_slice(&body).map_err(|e| Failure {
-        status: None,
-        code: "decode".into(),
-        message: e.to_string(),
-    })
 }

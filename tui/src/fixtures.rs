@@ -262,6 +262,133 @@ fn external() -> ExternalHistory {
     ExternalHistory { points }
 }
 
+/// An alert as the daemon lists it.
+fn alert(id: i64, rule: &str, server: Option<&str>, severity: Severity, summary: &str) -> Alert {
+    Alert {
+        id,
+        rule: rule.into(),
+        labels: server
+            .map(|s| BTreeMap::from([("server".to_string(), s.to_string())]))
+            .unwrap_or_default(),
+        severity,
+        state: AlertState::Firing,
+        summary: summary.into(),
+        value: None,
+        started_at: now() - Duration::minutes(13),
+        fired_at: Some(now() - Duration::minutes(12)),
+        resolved_at: None,
+        last_notified_at: Some(now() - Duration::minutes(12)),
+        muted: None,
+    }
+}
+
+/// The silence of the queue alert in [`alerts`].
+pub const QUEUE_SILENCE: &str = "5b1f3c2e-8d4a-4c1e-9f0b-2a7d6e5c4b3a";
+
+/// Alerts matching the fixture's daemon: gpu2 down, the queue high (silenced for a load test),
+/// `degraded` inhibited by them, the disk getting full; two silences and two resolved alerts.
+pub fn alerts() -> AlertList {
+    let down = alert(
+        1,
+        "server_down",
+        Some("gpu2"),
+        Severity::Warning,
+        "ComfyUI server gpu2 is down (17 failed probes)",
+    );
+    let mut queue = alert(
+        2,
+        "queue_high",
+        None,
+        Severity::Warning,
+        "Queue is high: 82 jobs pending (threshold 50)",
+    );
+    queue.fired_at = Some(now() - Duration::minutes(4));
+    queue.value = Some(82.0);
+    queue.muted = Some(format!("silenced:{QUEUE_SILENCE}"));
+    let mut degraded = alert(
+        3,
+        "degraded",
+        None,
+        Severity::Warning,
+        "comfydash is degraded: server gpu2 down, queue high",
+    );
+    degraded.muted = Some("inhibited:server_down".into());
+    let mut disk = alert(
+        4,
+        "disk_low",
+        None,
+        Severity::Warning,
+        "Disk space low on the data dir: 9.8% free (24.8 GiB of 252.0 GiB)",
+    );
+    disk.state = AlertState::Pending;
+    disk.fired_at = None;
+    disk.started_at = now() - Duration::seconds(20);
+    disk.last_notified_at = None;
+    let mut stuck = alert(
+        5,
+        "stuck",
+        None,
+        Severity::Critical,
+        "Nothing finished for 15m with 40 jobs pending",
+    );
+    stuck.state = AlertState::Resolved;
+    stuck.started_at = now() - Duration::minutes(31);
+    stuck.resolved_at = Some(now() - Duration::minutes(25));
+    let mut blip = alert(
+        6,
+        "server_down",
+        Some("gpu0"),
+        Severity::Warning,
+        "ComfyUI server gpu0 is down (3 failed probes)",
+    );
+    blip.state = AlertState::Resolved;
+    blip.started_at = now() - Duration::hours(2);
+    blip.resolved_at = Some(now() - Duration::hours(2) + Duration::seconds(45));
+    let silence = |id: &str, rule: &str, server: Option<&str>, ends: Duration, comment: &str| {
+        Silence {
+            id: id.into(),
+            rule: Some(rule.into()),
+            labels: server
+                .map(|s| BTreeMap::from([("server".to_string(), s.to_string())]))
+                .unwrap_or_default(),
+            comment: comment.into(),
+            created_by: "ops".into(),
+            created_at: now() - Duration::minutes(15),
+            ends_at: now() + ends,
+            active: true,
+        }
+    };
+    AlertList {
+        active: vec![down, queue, degraded, disk],
+        history: vec![stuck, blip],
+        silences: vec![
+            silence(
+                QUEUE_SILENCE,
+                "queue_high",
+                None,
+                Duration::minutes(105),
+                "load test until 18:00",
+            ),
+            silence(
+                "c0ffee00-1111-4222-8333-944455556666",
+                "server_stuck",
+                Some("gpu1-h100-west"),
+                Duration::hours(3),
+                "driver update, restarts expected",
+            ),
+        ],
+        channels: vec!["slack".into(), "webhook".into()],
+        deliveries: Vec::new(),
+    }
+}
+
+/// The loaded model with [`alerts`] in it.
+pub fn app_alerting() -> App {
+    let mut app = app();
+    app.update(Action::loaded(Loaded::Alerts(Ok(alerts()))));
+    app
+}
+
 /// The model as it stands after connecting and loading everything.
 pub fn app() -> App {
     loaded(false)
@@ -316,6 +443,13 @@ fn loaded(huge: bool) -> App {
     app.update(Action::loaded(Loaded::History(Ok(history()))));
     app.update(Action::loaded(Loaded::External(Ok(external()))));
     app.update(Action::loaded(Loaded::Role(Ok(true))));
+    app.update(Action::loaded(Loaded::Alerts(Ok(AlertList {
+        active: Vec::new(),
+        history: Vec::new(),
+        silences: Vec::new(),
+        channels: vec!["slack".into(), "webhook".into()],
+        deliveries: Vec::new(),
+    }))));
     let (generation, page) = cmds
         .iter()
         .find_map(|c| match c {

@@ -3,9 +3,14 @@
 
 use crossterm::event::{KeyCode, KeyEvent, KeyEventKind, KeyModifiers};
 
+use comfydash_wire::NewSilence;
+
 use crate::action::{Act, Command, Fetch, ServerAct};
-use crate::app::{App, Confirm, Detail, Overlay, Role, Screen};
+use crate::app::{
+    AlertRow, App, Confirm, Detail, Overlay, Role, SILENCE_DURATIONS, Screen, SilenceDraft,
+};
 use crate::jobs::SORTS;
+use crate::units::{matcher, short_id};
 
 /// One line of help.
 #[derive(Debug, Clone, Copy)]
@@ -24,7 +29,7 @@ const fn b(keys: &'static str, what: &'static str) -> Binding {
 pub const BINDINGS: &[Binding] = &[
     b("q ^c", "quit"),
     b("?", "help"),
-    b("tab 1-4", "switch screen"),
+    b("tab 1-5", "switch screen"),
     b("j k ↓ ↑", "move / scroll"),
     b("PgDn PgUp", "move by 10 (also ^d ^u)"),
     b("g G", "first / last row"),
@@ -42,6 +47,8 @@ pub const BINDINGS: &[Binding] = &[
     b("e", "enable server"),
     b("D", "disable server (asks)"),
     b("f", "free server memory"),
+    b("m", "silence alert (asks)"),
+    b("u", "end silence (asks)"),
     b("C", "switch context"),
     b("ctrl-r", "refetch everything"),
 ];
@@ -53,6 +60,9 @@ pub fn hints(app: &App) -> &'static [(&'static str, &'static str)] {
         (Some(Overlay::Confirm(_)), _, _) => &[("y", "yes"), ("n esc", "no")],
         (Some(Overlay::Contexts(_)), _, _) => &[("enter", "connect"), ("esc", "close")],
         (Some(Overlay::Help), _, _) => &[("esc", "close")],
+        (Some(Overlay::Silence(_)), _, _) => {
+            &[("←/→", "duration"), ("y", "silence"), ("n esc", "no")]
+        }
         (None, Some(_), _) => &[
             ("esc", "back"),
             ("r", "retry"),
@@ -77,6 +87,13 @@ pub fn hints(app: &App) -> &'static [(&'static str, &'static str)] {
             ("D", "disable"),
             ("f", "free"),
             ("p", "pause"),
+            ("q", "quit"),
+        ],
+        (None, None, Screen::Alerts) => &[
+            ("j/k", "select"),
+            ("m", "silence"),
+            ("u", "end silence"),
+            ("tab", "screens"),
             ("q", "quit"),
         ],
         (None, None, _) => &[
@@ -136,6 +153,36 @@ impl App {
                     Vec::new()
                 }
             },
+            Some(Overlay::Silence(mut d)) => match k.code {
+                KeyCode::Char('y' | 'Y') | KeyCode::Enter => {
+                    let act = Act::Silence(NewSilence {
+                        rule: Some(d.rule),
+                        labels: d.labels,
+                        duration: Some(SILENCE_DURATIONS[d.choice].to_string()),
+                        ends_at: None,
+                        comment: Some("from the console".into()),
+                    });
+                    self.act(act)
+                }
+                KeyCode::Char('n' | 'N' | 'q') | KeyCode::Esc => {
+                    self.say("not done");
+                    Vec::new()
+                }
+                code => {
+                    let n = SILENCE_DURATIONS.len();
+                    match code {
+                        KeyCode::Right | KeyCode::Char('l') | KeyCode::Tab => {
+                            d.choice = (d.choice + 1) % n
+                        }
+                        KeyCode::Left | KeyCode::Char('h') | KeyCode::BackTab => {
+                            d.choice = (d.choice + n - 1) % n
+                        }
+                        _ => {}
+                    }
+                    self.overlay = Some(Overlay::Silence(d));
+                    Vec::new()
+                }
+            },
             Some(Overlay::Contexts(i)) => match k.code {
                 KeyCode::Char('j') | KeyCode::Down => {
                     self.overlay = Some(Overlay::Contexts((i + 1).min(self.places.len() - 1)));
@@ -175,9 +222,15 @@ impl App {
                 self.overlay = Some(Overlay::Help);
                 Vec::new()
             }
-            KeyCode::Tab => self.show(Screen::ALL[(self.screen.index() + 1) % 4]),
-            KeyCode::BackTab => self.show(Screen::ALL[(self.screen.index() + 3) % 4]),
-            KeyCode::Char(c @ '1'..='4') => self.show(Screen::ALL[c as usize - '1' as usize]),
+            KeyCode::Tab => {
+                let n = Screen::ALL.len();
+                self.show(Screen::ALL[(self.screen.index() + 1) % n])
+            }
+            KeyCode::BackTab => {
+                let n = Screen::ALL.len();
+                self.show(Screen::ALL[(self.screen.index() + n - 1) % n])
+            }
+            KeyCode::Char(c @ '1'..='5') => self.show(Screen::ALL[c as usize - '1' as usize]),
             KeyCode::Char('C') => {
                 if self.places.len() > 1 {
                     self.overlay = Some(Overlay::Contexts(self.place));
@@ -264,6 +317,8 @@ impl App {
             KeyCode::Char('e') => self.server_act(ServerAct::Enable),
             KeyCode::Char('D') => self.server_act(ServerAct::Disable),
             KeyCode::Char('f') => self.server_act(ServerAct::Free),
+            KeyCode::Char('m') => self.silence_alert(),
+            KeyCode::Char('u') => self.end_silence(),
             _ => Vec::new(),
         }
     }
@@ -273,6 +328,9 @@ impl App {
         self.detail = None;
         if screen == Screen::Jobs && !self.jobs.loaded && !self.jobs.loading() {
             return vec![Command::Fetch(self.jobs.reset())];
+        }
+        if screen == Screen::Alerts {
+            return vec![Command::Fetch(Fetch::Alerts)];
         }
         if screen == Screen::Jobs && self.jobs.stale {
             return self
@@ -304,6 +362,7 @@ impl App {
             Screen::Servers => self.server_sel = step(self.server_sel, self.servers.len()),
             Screen::Overview => {}
             Screen::Telemetry => self.metric_sel = step(self.metric_sel, self.series.len()),
+            Screen::Alerts => self.alert_sel = step(self.alert_sel, self.alert_rows()),
         }
         Vec::new()
     }
@@ -326,6 +385,7 @@ impl App {
             Screen::Servers => self.server_sel = pick(self.servers.len()),
             Screen::Overview => {}
             Screen::Telemetry => self.metric_sel = pick(self.series.len()),
+            Screen::Alerts => self.alert_sel = pick(self.alert_rows()),
         }
         Vec::new()
     }
@@ -382,6 +442,78 @@ impl App {
             ServerAct::Enable | ServerAct::Free => None,
         };
         self.guarded(question, Act::Server(name, a))
+    }
+
+    fn alert_rows(&self) -> usize {
+        self.active_alerts().len() + self.silences().len()
+    }
+
+    /// Opens the silence dialog for the selected alert (its rule and all its labels).
+    fn silence_alert(&mut self) -> Vec<Command> {
+        if self.screen != Screen::Alerts {
+            self.complain("m silences an alert: open the Alerts screen (5)");
+            return Vec::new();
+        }
+        let draft = match self.selected_alert_row() {
+            Some(AlertRow::Alert(a)) => SilenceDraft {
+                rule: a.rule.clone(),
+                labels: a.labels.clone(),
+                choice: 1,
+            },
+            Some(AlertRow::Silence(_)) => {
+                self.complain("select an alert to silence (u ends the selected silence)");
+                return Vec::new();
+            }
+            None => {
+                self.complain("no alert selected");
+                return Vec::new();
+            }
+        };
+        if self.role == Role::ReadOnly {
+            self.complain(format!(
+                "read-only key: silence {} needs an admin key",
+                matcher(Some(&draft.rule), &draft.labels)
+            ));
+            return Vec::new();
+        }
+        self.overlay = Some(Overlay::Silence(draft));
+        Vec::new()
+    }
+
+    /// Asks to end the selected silence, or the one that mutes the selected alert.
+    fn end_silence(&mut self) -> Vec<Command> {
+        if self.screen != Screen::Alerts {
+            self.complain("u ends a silence: open the Alerts screen (5)");
+            return Vec::new();
+        }
+        let id = match self.selected_alert_row() {
+            Some(AlertRow::Silence(s)) => s.id.clone(),
+            Some(AlertRow::Alert(a)) => {
+                match a.muted.as_deref().and_then(|m| m.strip_prefix("silenced:")) {
+                    Some(id) => id.to_string(),
+                    None => {
+                        let name = matcher(Some(&a.rule), &a.labels);
+                        self.complain(format!("{name} is not silenced"));
+                        return Vec::new();
+                    }
+                }
+            }
+            None => {
+                self.complain("no silence selected");
+                return Vec::new();
+            }
+        };
+        let what = self
+            .silences()
+            .iter()
+            .find(|s| s.id == id)
+            .map(|s| format!(" ({})", matcher(s.rule.as_deref(), &s.labels)))
+            .unwrap_or_default();
+        let question = format!(
+            "End silence {}{what}? Alerts it mutes notify again.",
+            short_id(&id)
+        );
+        self.guarded(Some(question), Act::EndSilence(id))
     }
 
     /// Runs `act`, or asks first when there is a question; refuses on a read-only key.

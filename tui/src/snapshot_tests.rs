@@ -119,6 +119,35 @@ fn telemetry() {
 }
 
 #[test]
+fn overview_with_firing_alerts() {
+    snap("overview_alerting", &fixtures::app_alerting());
+}
+
+#[test]
+fn alerts() {
+    let mut app = fixtures::app_alerting();
+    key(&mut app, KeyCode::Char('5'));
+    key(&mut app, KeyCode::Char('j'));
+    snap("alerts", &app);
+}
+
+#[test]
+fn alerts_when_all_is_quiet() {
+    let mut app = fixtures::app();
+    key(&mut app, KeyCode::Char('5'));
+    snap("alerts_quiet", &app);
+}
+
+#[test]
+fn silence_asks_for_how_long() {
+    let mut app = fixtures::app_alerting();
+    key(&mut app, KeyCode::Char('5'));
+    key(&mut app, KeyCode::Char('m'));
+    key(&mut app, KeyCode::Right);
+    snap("silence", &app);
+}
+
+#[test]
 fn help() {
     let mut app = fixtures::app();
     key(&mut app, KeyCode::Char('?'));
@@ -172,8 +201,15 @@ fn read_only_says_so() {
 #[test]
 fn colours_are_the_16_ansi_ones_or_none() {
     use ratatui::style::Color;
-    let mut app = fixtures::app();
-    for (color, screen) in [(true, '1'), (true, '2'), (false, '1'), (false, '4')] {
+    let mut app = fixtures::app_alerting();
+    for (color, screen) in [
+        (true, '1'),
+        (true, '2'),
+        (true, '5'),
+        (false, '1'),
+        (false, '4'),
+        (false, '5'),
+    ] {
         app.color = color;
         key(&mut app, KeyCode::Char(screen));
         let mut term = Terminal::new(TestBackend::new(160, 48)).unwrap();

@@ -1,4 +1,7 @@
-//! Numbers as an operator reads them: ages, durations, bytes, counts, and text cut to a width.
+//! Numbers as an operator reads them: ages, durations, bytes, counts, text cut to a width, and
+//! what an alert matches.
+
+use std::collections::BTreeMap;
 
 use chrono::{DateTime, Utc};
 use unicode_width::UnicodeWidthChar;
@@ -104,6 +107,21 @@ pub fn one_line(s: &str) -> String {
     s.chars()
         .map(|c| if c.is_control() { ' ' } else { c })
         .collect()
+}
+
+/// What an alert or silence matches, as people write it: `server_down{server=gpu0}`.
+pub fn matcher(rule: Option<&str>, labels: &BTreeMap<String, String>) -> String {
+    let rule = rule.unwrap_or("*");
+    if labels.is_empty() {
+        return rule.to_string();
+    }
+    let labels: Vec<String> = labels.iter().map(|(k, v)| format!("{k}={v}")).collect();
+    format!("{rule}{{{}}}", labels.join(","))
+}
+
+/// The first 8 characters of a silence id (a uuid), enough to tell silences apart on screen.
+pub fn short_id(id: &str) -> &str {
+    id.get(..8).unwrap_or(id)
 }
 
 #[cfg(test)]

@@ -2,11 +2,11 @@
 
 use chrono::{DateTime, Duration, Utc};
 use comfydash_wire::{
-    ExternalValue, JobStatus, JobUpdate, ServerHealth, ServerInfo, ServerUpdate, StreamEvent,
-    TelemetryUpdate,
+    Alert, AlertState, ExternalValue, JobStatus, JobUpdate, ServerHealth, ServerInfo, ServerUpdate,
+    StreamEvent, TelemetryUpdate,
 };
 
-use crate::action::{Action, Command, Failure, Fetch, LinkState, Loaded};
+use crate::action::{Act, Action, Command, Failure, Fetch, LinkState, Loaded};
 use crate::app::{App, Conn, MAX_SERIES, Role, SERIES_POINTS, Screen};
 use crate::jobs::apply_update;
 
@@ -16,6 +16,8 @@ pub const REFRESH: Duration = Duration::seconds(5);
 pub const HISTORY_REFRESH: Duration = Duration::seconds(10);
 /// How far back the telemetry screen looks.
 const EXTERNAL_WINDOW: Duration = Duration::hours(1);
+/// Resolved alerts kept for the alerts screen.
+pub const ALERT_HISTORY: usize = 20;
 
 impl App {
     /// Applies one action; returns what the runtime should do next.
@@ -32,9 +34,16 @@ impl App {
                 self.on_event(e)
             }
             Action::Loaded(l) => self.on_loaded(*l),
-            Action::Done { what, result } => {
+            Action::Done { act, result } => {
+                let what = act.describe();
                 match result {
-                    Ok(msg) => self.say(format!("{what}: {msg}")),
+                    Ok(msg) => {
+                        self.say(format!("{what}: {msg}"));
+                        // Silences have no events of their own: read them back.
+                        if matches!(act, Act::Silence(_) | Act::EndSilence(_)) {
+                            return vec![Command::Fetch(Fetch::Alerts)];
+                        }
+                    }
                     Err(f) => {
                         if f.status == Some(403) {
                             self.role = Role::ReadOnly;
@@ -62,6 +71,7 @@ impl App {
             Fetch::External {
                 since: self.now - EXTERNAL_WINDOW,
             },
+            Fetch::Alerts,
         ];
         if self.role == Role::Unknown {
             f.push(Fetch::Role);
@@ -89,6 +99,10 @@ impl App {
         if self.next_refresh.is_none_or(|t| t <= now) {
             self.next_refresh = Some(now + REFRESH);
             f.extend([Fetch::Health, Fetch::Telemetry]);
+            // Others' silences and changed mutes have no events; refetch while they are shown.
+            if self.screen == Screen::Alerts {
+                f.push(Fetch::Alerts);
+            }
         }
         if self.next_history.is_none_or(|t| t <= now) {
             self.next_history = Some(now + HISTORY_REFRESH);
@@ -139,9 +153,7 @@ impl App {
             }
             StreamEvent::Server(s) => self.on_server(s),
             StreamEvent::Telemetry(t) => self.on_external(t),
-            StreamEvent::Alert(a) => {
-                self.say(format!("alert {} {}: {}", a.alert.rule, a.alert.state.as_str(), a.alert.summary));
-            }
+            StreamEvent::Alert(a) => self.on_alert(a.alert),
             StreamEvent::Resync(r) => {
                 self.say(format!("resynchronising ({})", r.reason));
                 return self.fetch_all();
@@ -178,6 +190,35 @@ impl App {
             }
         }
         cmds
+    }
+
+    /// An alert changed: keep the lists current and say so when it fires or resolves.
+    fn on_alert(&mut self, a: Alert) {
+        let name = crate::units::matcher(Some(&a.rule), &a.labels);
+        match a.state {
+            AlertState::Firing => self.complain(format!("alert {name} firing: {}", a.summary)),
+            AlertState::Resolved => self.say(format!("alert {name} resolved")),
+            AlertState::Pending => {}
+        }
+        // Before the first answer there is nothing to keep current; that answer includes it.
+        let Some(list) = &mut self.alerts else {
+            return;
+        };
+        let at = list.active.iter().position(|x| x.id == a.id);
+        match (a.state, at) {
+            (AlertState::Resolved, at) => {
+                if let Some(i) = at {
+                    list.active.remove(i);
+                }
+                list.history.retain(|x| x.id != a.id);
+                list.history.insert(0, a);
+                list.history.truncate(ALERT_HISTORY);
+            }
+            (_, Some(i)) => list.active[i] = a,
+            (_, None) => list.active.push(a),
+        }
+        let rows = list.active.len() + list.silences.len();
+        self.alert_sel = self.alert_sel.min(rows.saturating_sub(1));
     }
 
     fn on_server(&mut self, s: ServerUpdate) {
@@ -296,6 +337,13 @@ impl App {
                 })
                 .err(),
             Loaded::History(r) => r.map(|v| self.history = Some(v)).err(),
+            Loaded::Alerts(r) => r
+                .map(|v| {
+                    let rows = v.active.len() + v.silences.len();
+                    self.alert_sel = self.alert_sel.min(rows.saturating_sub(1));
+                    self.alerts = Some(v);
+                })
+                .err(),
             Loaded::External(r) => r
                 .map(|v| {
                     self.series.clear();

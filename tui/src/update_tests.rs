@@ -4,6 +4,7 @@ use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
 
 use crate::action::{Act, Action, Command, Failure, Fetch, LinkState, ServerAct};
 use crate::app::{App, Conn, Overlay, Role, Screen};
+use comfydash_wire::{AlertEvent, AlertState, NewSilence, StreamEvent};
 use crate::fixtures;
 
 fn press(app: &mut App, keys: &str) -> Vec<Command> {
@@ -104,7 +105,7 @@ fn read_only_key_refuses_before_asking() {
 fn forbidden_answer_makes_the_console_read_only() {
     let mut app = fixtures::app();
     app.update(Action::Done {
-        what: "cancel x".into(),
+        act: Act::Cancel("x".into()),
         result: Err(Failure::api(403, "forbidden", "key has role read")),
     });
     assert_eq!(app.role, Role::ReadOnly);
@@ -238,4 +239,157 @@ fn server_keys_need_the_servers_screen() {
     assert_eq!(app.screen, Screen::Overview);
     assert!(acts(&press(&mut app, "d")).is_empty());
     assert!(app.overlay.is_none());
+}
+
+fn key(app: &mut App, code: KeyCode) -> Vec<Command> {
+    app.update(Action::Key(KeyEvent::new(code, KeyModifiers::NONE)))
+}
+
+#[test]
+fn tab_goes_round_all_five_screens() {
+    let mut app = fixtures::app();
+    let mut seen = Vec::new();
+    for _ in 0..5 {
+        press(&mut app, "\t");
+        key(&mut app, KeyCode::Tab);
+        seen.push(app.screen);
+    }
+    assert_eq!(seen, Screen::ALL[1..].iter().chain(&Screen::ALL[..1]).copied().collect::<Vec<_>>());
+    key(&mut app, KeyCode::BackTab);
+    assert_eq!(app.screen, Screen::Alerts);
+}
+
+#[test]
+fn the_alerts_screen_refetches_alerts() {
+    let mut app = fixtures::app_alerting();
+    assert_eq!(press(&mut app, "5"), vec![Command::Fetch(Fetch::Alerts)]);
+    let cmds = app.update(Action::Tick(fixtures::now() + chrono::Duration::seconds(5)));
+    assert!(cmds.contains(&Command::Fetch(Fetch::Alerts)), "{cmds:?}");
+}
+
+#[test]
+fn silence_names_the_alert_lets_the_duration_change_and_sends_only_after_yes() {
+    let mut app = fixtures::app_alerting();
+    press(&mut app, "5");
+    assert!(acts(&press(&mut app, "m")).is_empty(), "asked first");
+    let Some(Overlay::Silence(d)) = &app.overlay else {
+        panic!("expected the silence dialog, got {:?}", app.overlay)
+    };
+    assert_eq!(d.rule, "server_down");
+    assert_eq!(d.labels["server"], "gpu2");
+    // Longer, longer, back: 1h → 4h → 24h → 4h; other keys leave the dialog open.
+    key(&mut app, KeyCode::Right);
+    key(&mut app, KeyCode::Right);
+    key(&mut app, KeyCode::Left);
+    assert!(acts(&press(&mut app, "jx")).is_empty());
+    let cmds = press(&mut app, "y");
+    let expected = Act::Silence(NewSilence {
+        rule: Some("server_down".into()),
+        labels: [("server".to_string(), "gpu2".to_string())].into(),
+        duration: Some("4h".into()),
+        ends_at: None,
+        comment: Some("from the console".into()),
+    });
+    assert_eq!(acts(&cmds), vec![expected.clone()]);
+    assert!(app.overlay.is_none());
+    assert_eq!(
+        app.status.as_ref().unwrap().text,
+        "silence server_down{server=gpu2} for 4h…"
+    );
+    // Done: the status line says so and the silences are read back.
+    let cmds = app.update(Action::Done {
+        act: expected,
+        result: Ok("silenced until 20:00 UTC (silence 0a1b2c3d)".into()),
+    });
+    assert_eq!(cmds, vec![Command::Fetch(Fetch::Alerts)]);
+}
+
+#[test]
+fn declining_a_silence_sends_nothing() {
+    let mut app = fixtures::app_alerting();
+    press(&mut app, "5");
+    assert!(acts(&press(&mut app, "m\x1b")).is_empty());
+    assert!(app.overlay.is_none());
+    assert!(acts(&press(&mut app, "mn")).is_empty());
+    assert_eq!(app.status.as_ref().unwrap().text, "not done");
+}
+
+#[test]
+fn ending_a_silence_asks_and_names_it() {
+    let mut app = fixtures::app_alerting();
+    press(&mut app, "5");
+    // The last row is the server_stuck silence.
+    assert!(acts(&press(&mut app, "Gu")).is_empty());
+    let Some(Overlay::Confirm(c)) = &app.overlay else {
+        panic!("expected a confirmation, got {:?}", app.overlay)
+    };
+    assert!(
+        c.question
+            .starts_with("End silence c0ffee00 (server_stuck{server=gpu1-h100-west})?"),
+        "{}",
+        c.question
+    );
+    assert_eq!(
+        acts(&press(&mut app, "y")),
+        vec![Act::EndSilence("c0ffee00-1111-4222-8333-944455556666".into())]
+    );
+    // On a silenced alert, u ends the silence that mutes it; m on a silence says what to do.
+    press(&mut app, "gj");
+    assert!(acts(&press(&mut app, "u")).is_empty());
+    assert_eq!(
+        acts(&press(&mut app, "y")),
+        vec![Act::EndSilence(fixtures::QUEUE_SILENCE.into())]
+    );
+    press(&mut app, "G");
+    assert!(acts(&press(&mut app, "m")).is_empty());
+    assert!(app.overlay.is_none());
+    assert!(app.status.as_ref().unwrap().error);
+}
+
+#[test]
+fn silence_keys_need_the_alerts_screen_and_an_admin_key() {
+    let mut app = fixtures::app_alerting();
+    press(&mut app, "m");
+    assert!(app.overlay.is_none());
+    assert!(app.status.as_ref().unwrap().text.contains("Alerts screen (5)"));
+    app.role = Role::ReadOnly;
+    press(&mut app, "5m");
+    assert!(app.overlay.is_none());
+    assert!(app.status.as_ref().unwrap().text.contains("read-only"));
+    assert!(acts(&press(&mut app, "Gu")).is_empty());
+    assert!(app.overlay.is_none());
+}
+
+#[test]
+fn alert_events_keep_the_lists_current() {
+    let mut app = fixtures::app_alerting();
+    let mut a = fixtures::alerts().active[3].clone();
+    assert_eq!(a.rule, "disk_low");
+    assert_eq!(app.firing().count(), 3);
+    a.state = AlertState::Firing;
+    a.fired_at = Some(fixtures::now());
+    let ev = |a: &comfydash_wire::Alert| {
+        Action::Event(StreamEvent::Alert(AlertEvent { alert: a.clone() }))
+    };
+    assert!(app.update(ev(&a)).is_empty());
+    assert_eq!(app.firing().count(), 4);
+    assert_eq!(app.active_alerts().len(), 4, "replaced, not added");
+    let status = app.status.clone().unwrap();
+    assert!(status.error && status.text.starts_with("alert disk_low firing: Disk space low"));
+
+    a.state = AlertState::Resolved;
+    a.resolved_at = Some(fixtures::now());
+    app.update(ev(&a));
+    assert_eq!(app.active_alerts().len(), 3);
+    let list = app.alerts.as_ref().unwrap();
+    assert_eq!(list.history[0].id, a.id);
+    assert_eq!(app.status.as_ref().unwrap().text, "alert disk_low resolved");
+
+    // A new alert is added at the end.
+    let mut new = a.clone();
+    new.id = 99;
+    new.rule = "webhook_failure_rate".into();
+    new.state = AlertState::Pending;
+    app.update(ev(&new));
+    assert_eq!(app.active_alerts().last().unwrap().id, 99);
 }

@@ -122,7 +122,14 @@ pub async fn run(ctx: &Ctx) -> anyhow::Result<Report> {
     report.tables.push(table);
     let mut t = Table::new(
         "Store size and daemon start",
-        &["store", "jobs", "job-log lines", "database MB", "daemon start ms", "seeding s"],
+        &[
+            "store",
+            "jobs",
+            "job-log lines",
+            "database MB",
+            "daemon start ms",
+            "seeding s",
+        ],
     );
     for (label, r) in [("empty", &empty), ("history", &big)] {
         t.row(vec![
@@ -141,7 +148,13 @@ pub async fn run(ctx: &Ctx) -> anyhow::Result<Report> {
     let depths: Vec<u64> = ctx.size(vec![0, 10_000, 100_000], vec![0, 10_000]);
     let mut t = Table::new(
         "POST /api/jobs latency in ms vs jobs already pending (synchronous=NORMAL, so no fsync)",
-        &["pending ahead", "requests", "p50", "p99", "p50 vs none pending"],
+        &[
+            "pending ahead",
+            "requests",
+            "p50",
+            "p99",
+            "p50 vs none pending",
+        ],
     );
     let mut base = f64::NAN;
     for depth in depths {

@@ -76,7 +76,10 @@ pub async fn run_all(cli: &Cli, ctx: &Ctx) -> anyhow::Result<()> {
     let machine = Machine::detect(&ctx.dir);
     let command = std::env::args().collect::<Vec<_>>().join(" ");
     let started_at = chrono::Utc::now().to_rfc3339();
-    println!("# comfydash benchmarks{}", if ctx.quick { " (--quick)" } else { "" });
+    println!(
+        "# comfydash benchmarks{}",
+        if ctx.quick { " (--quick)" } else { "" }
+    );
     println!();
     println!("- command: `{command}`");
     println!("- started: {started_at}");
@@ -96,7 +99,10 @@ pub async fn run_all(cli: &Cli, ctx: &Ctx) -> anyhow::Result<()> {
                 reports.push(r);
             }
             Err(e) => {
-                println!("## {name}: FAILED after {:.1} s: {e:#}\n", t.elapsed().as_secs_f64());
+                println!(
+                    "## {name}: FAILED after {:.1} s: {e:#}\n",
+                    t.elapsed().as_secs_f64()
+                );
                 failures.push((name.to_string(), format!("{e:#}")));
             }
         }

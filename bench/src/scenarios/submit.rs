@@ -207,7 +207,8 @@ fn naive(path: PathBuf, sync: Synchronous, dur: Duration) -> anyhow::Result<Meas
              VALUES (?1, 'pending', 0, ?2, ?3, NULL, ?4, ?5, ?5)",
         )?
         .execute(params![id, request, hash, workload::PROMPT, now])?;
-        let mut bump = tx.prepare_cached("UPDATE counters SET value = value + 1 WHERE name = ?1")?;
+        let mut bump =
+            tx.prepare_cached("UPDATE counters SET value = value + 1 WHERE name = ?1")?;
         bump.execute(["total"])?;
         bump.execute(["pending"])?;
         drop(bump);

@@ -1,10 +1,10 @@
 //! The jobs API: submit (validated, idempotent on `job_id`), list, read, cancel, retry, delete.
 
-use comfydash_wire::ErrorBody;
 use axum::Json;
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use base64::Engine;
+use comfydash_wire::ErrorBody;
 use comfydash_wire::{
     Job, JobAccepted, JobEvents, JobPage, JobStatus, JobUpdate, Prompt, StreamEvent, SubmitJob,
     WorkflowInfo, WorkflowList,

@@ -4,8 +4,8 @@ mod alerts;
 mod error;
 mod events;
 mod health;
-mod openapi;
 mod jobs;
+mod openapi;
 mod queue;
 mod servers;
 mod telemetry;
@@ -26,8 +26,8 @@ use bytes::Bytes;
 use serde::de::DeserializeOwned;
 
 pub use error::ApiError;
-pub use openapi::ApiDoc;
 pub use jobs::image_kind;
+pub use openapi::ApiDoc;
 pub use queue::{queue_health, queue_state};
 pub use telemetry::rate;
 
@@ -171,7 +171,10 @@ async fn metrics(State(state): State<AppState>, parts: Parts) -> Result<Response
         &external,
     );
     Ok(axum::response::IntoResponse::into_response((
-        [(header::CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")],
+        [(
+            header::CONTENT_TYPE,
+            "text/plain; version=0.0.4; charset=utf-8",
+        )],
         body,
     )))
 }

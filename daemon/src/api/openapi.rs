@@ -25,7 +25,9 @@ impl Modify for Security {
             SecurityScheme::Http(
                 HttpBuilder::new()
                     .scheme(HttpAuthScheme::Bearer)
-                    .description(Some("The same keys as a bearer token (what Prometheus sends)"))
+                    .description(Some(
+                        "The same keys as a bearer token (what Prometheus sends)",
+                    ))
                     .build(),
             ),
         );

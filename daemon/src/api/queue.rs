@@ -1,8 +1,8 @@
 //! The queue: status, pause and resume (persisted, so a pause survives restarts).
 
-use comfydash_wire::ErrorBody;
 use axum::Json;
 use axum::extract::State;
+use comfydash_wire::ErrorBody;
 use comfydash_wire::{QueueHealth, QueueState};
 
 use super::{AdminKey, AnyKey, ApiError, AppState, Authed};

@@ -1,9 +1,9 @@
 //! `/api/servers` and `/api/stats/history`: what the console's overview and servers screens show.
 
-use comfydash_wire::ErrorBody;
 use axum::Json;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
+use comfydash_wire::ErrorBody;
 use comfydash_wire::{ServerInfo, ServerList, StatsHistory};
 
 use super::{AdminKey, AnyKey, ApiError, AppState, Authed};

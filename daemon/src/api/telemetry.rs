@@ -1,9 +1,9 @@
 //! `/api/telemetry`: the Lensia backend's figures (O(1): counters), and external sources' reports.
 
-use comfydash_wire::ErrorBody;
 use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
+use comfydash_wire::ErrorBody;
 use comfydash_wire::{
     ByStatus, ExternalHistory, JobsTelemetry, Performance, QueueTelemetry, StreamEvent, Telemetry,
     TelemetryAccepted, TelemetryReport, TelemetryUpdate, WebhooksTelemetry,

@@ -117,7 +117,8 @@ type WriteJob = Box<dyn WriteOp>;
 
 /// Called inside the transaction of every terminal transition (completed, failed, cancelled),
 /// with the job as it is after the change; an error rolls the transition back.
-pub type TerminalHook = Arc<dyn Fn(&Connection, &comfydash_wire::Job) -> Result<(), StoreError> + Send + Sync>;
+pub type TerminalHook =
+    Arc<dyn Fn(&Connection, &comfydash_wire::Job) -> Result<(), StoreError> + Send + Sync>;
 
 struct Op<R, F> {
     f: Option<F>,

@@ -127,3 +127,52 @@ impl Webhooks {
         &self.shared.public_url
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::collections::HashMap;
+    use std::time::Duration;
+
+    use crate::config::{Config, Overrides};
+
+    fn load(toml: &str, env: &[(&str, &str)]) -> Result<Config, crate::config::ConfigError> {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("c.toml");
+        std::fs::write(&path, toml).unwrap();
+        let ov = Overrides {
+            config: Some(path),
+            data_dir: Some(dir.path().into()),
+            ..Default::default()
+        };
+        let env: HashMap<String, String> = env
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        Config::load(&ov, &env)
+    }
+
+    #[test]
+    fn settings_env_and_checks() {
+        let c = load(
+            "[webhooks]\nschedule = [50, \"2s\"]\nper_host = 2\nsecrets = [\"whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw\"]\n",
+            &[],
+        )
+        .unwrap();
+        let w = &c.webhooks;
+        assert_eq!(
+            w.schedule,
+            [Duration::from_millis(50), Duration::from_secs(2)]
+        );
+        assert_eq!((w.per_host, w.concurrency), (2, 32));
+        assert_eq!(w.timeout, Duration::from_secs(10));
+        let two = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw, whsec_C2FVsBQIhrscChlQIMV+b5sSYspob7oD";
+        let c = load("", &[("COMFYDASH_WEBHOOK_SECRET", two)]).unwrap();
+        assert_eq!(c.webhooks.secrets.len(), 2);
+        let bad = load("", &[("COMFYDASH_WEBHOOK_SECRET", "hunter2")]).unwrap_err();
+        assert!(bad.to_string().contains("whsec_"), "{bad}");
+        assert!(load("[webhooks]\nschedule = []\n", &[]).is_err());
+        // Secrets never appear when the effective configuration is shown.
+        let shown = serde_json::to_string(&c).unwrap();
+        assert!(!shown.contains("whsec_"), "{shown}");
+    }
+}

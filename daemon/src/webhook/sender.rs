@@ -10,7 +10,7 @@
 //! Which events are in flight is kept only in memory: an event stays `pending` in the store
 //! until its attempt is recorded, so after a crash it is simply due again (at least once).
 
-use std::collections::{HashMap, HashSet};
+use std::collections::{HashMap, HashSet, VecDeque};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -36,7 +36,7 @@ impl Flights {
         self.hosts.get(host).copied().unwrap_or(0)
     }
 
-    fn add(&mut self, ev: &DueWebhook) {
+    fn start(&mut self, ev: &DueWebhook) {
         self.ids.insert(ev.id.clone());
         *self.hosts.entry(ev.host.clone()).or_default() += 1;
         self.sending += 1;
@@ -82,6 +82,7 @@ pub(super) async fn run(shared: Arc<Shared>, shutdown: CancellationToken) {
     let mut seen_total = commits.borrow_and_update().get("webhooks_total");
     let (done_tx, mut done_rx) = mpsc::unbounded_channel::<Done>();
     let mut flights = Flights::default();
+    let mut ready = Ready::default();
     let mut timer: Option<i64> = None;
     let mut fill = true;
     let prune_every = shared.retention.interval.max(Duration::from_secs(1));
@@ -89,7 +90,7 @@ pub(super) async fn run(shared: Arc<Shared>, shutdown: CancellationToken) {
     loop {
         if fill {
             fill = false;
-            timer = match start_due(&shared, &mut flights, &done_tx, &shutdown).await {
+            timer = match start_due(&shared, &mut flights, &mut ready, &done_tx, &shutdown).await {
                 Ok(t) => t,
                 Err(e) => {
                     tracing::error!(error = %e, "webhooks: cannot read the outbox; trying again in 1 s");
@@ -137,48 +138,59 @@ async fn sleep_until(at: Option<tokio::time::Instant>) {
     }
 }
 
-/// Starts every due event the limits allow; returns when to look again if nothing else wakes
-/// the loop (`None`: a finishing attempt or a new event will).
+/// Due events read ahead of need, so most starts cost no query.
+const READ_AHEAD: usize = 128;
+
+/// Due events read but not started yet; their ids are busy.
+#[derive(Default)]
+struct Ready(VecDeque<DueWebhook>);
+
+/// Starts every due event the limits allow, oldest due first; returns when to look again if
+/// nothing else wakes the loop (`None`: a finishing attempt or a new event will).
 async fn start_due(
     shared: &Arc<Shared>,
     flights: &mut Flights,
+    ready: &mut Ready,
     done: &mpsc::UnboundedSender<Done>,
     shutdown: &CancellationToken,
 ) -> Result<Option<i64>, StoreError> {
     let (limit, per_host) = (shared.cfg.concurrency, shared.cfg.per_host);
     loop {
-        let free = limit.saturating_sub(flights.sending);
-        if free == 0 {
+        let mut i = 0;
+        while i < ready.0.len() && flights.sending < limit {
+            if flights.on_host(&ready.0[i].host) < per_host {
+                if let Some(ev) = ready.0.remove(i) {
+                    flights.start(&ev);
+                    spawn_attempt(shared.clone(), ev, done.clone(), shutdown.clone());
+                }
+            } else {
+                i += 1;
+            }
+        }
+        if flights.sending >= limit {
             return Ok(None);
         }
+        // What is left waits for a full host: give it back, and look past those hosts.
+        for ev in ready.0.drain(..) {
+            flights.ids.remove(&ev.id);
+        }
         let now = now_ms();
-        // Ask for a few more than the free slots: some may share a host that fills up.
-        let ask = (free * 2).max(16);
         let due = shared
             .store
             .due_webhooks(
                 now,
                 flights.ids.iter().cloned().collect(),
                 flights.full_hosts(per_host),
-                ask,
+                READ_AHEAD.max(limit * 2),
             )
             .await?;
-        let fetched = due.len();
-        let mut skipped = false;
-        for ev in due {
-            if flights.sending >= limit {
-                return Ok(None);
-            }
-            if flights.on_host(&ev.host) >= per_host {
-                skipped = true;
-                continue;
-            }
-            flights.add(&ev);
-            spawn_attempt(shared.clone(), ev, done.clone(), shutdown.clone());
-        }
-        if fetched < ask && !skipped {
-            // Everything due is in flight; blocked hosts are woken by their attempts ending.
+        if due.is_empty() {
+            // Everything due is in flight or waits for a full host, whose attempts wake us.
             return shared.store.next_webhook_due(now).await;
+        }
+        for ev in due {
+            flights.ids.insert(ev.id.clone());
+            ready.0.push_back(ev);
         }
     }
 }

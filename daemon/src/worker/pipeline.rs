@@ -213,7 +213,11 @@ impl Pipeline {
             .clone();
         let mut warnings = Vec::new();
         for t in templates.by_name.values() {
-            let missing: Vec<String> = t.classes().into_iter().filter(|c| !info.contains_key(c)).collect();
+            let missing: Vec<String> = t
+                .classes()
+                .into_iter()
+                .filter(|c| !info.contains_key(c))
+                .collect();
             if !missing.is_empty() {
                 let w = format!(
                     "workflow {:?}: server {} has no node {}",
@@ -669,14 +673,17 @@ impl Pipeline {
             }
             return;
         }
-        let ignored = self
-            .flights
-            .values()
-            .any(|f| f.interrupt_at.is_some_and(|t| t.elapsed() > wd.interrupt_grace));
+        let ignored = self.flights.values().any(|f| {
+            f.interrupt_at
+                .is_some_and(|t| t.elapsed() > wd.interrupt_grace)
+        });
         let busy = self.flights.values().any(|f| f.started_ms.is_some());
         let silent = busy && self.last_activity.elapsed() > wd.silence;
         let reason = if ignored {
-            format!("an interrupt had no effect within {} ms", wd.interrupt_grace.as_millis())
+            format!(
+                "an interrupt had no effect within {} ms",
+                wd.interrupt_grace.as_millis()
+            )
         } else if silent {
             format!("busy with no progress for {} ms", wd.silence.as_millis())
         } else {
@@ -687,8 +694,13 @@ impl Pipeline {
         self.shared.servers.set_stuck(self.idx, true);
         let flights: Vec<(String, Flight)> = self.flights.drain().collect();
         for (prompt_id, f) in flights {
-            let detail = serde_json::json!({"server": self.name, "prompt_id": prompt_id, "reason": reason});
-            let _ = self.shared.store.log(&f.job_id, "watchdog", "watchdog", detail).await;
+            let detail =
+                serde_json::json!({"server": self.name, "prompt_id": prompt_id, "reason": reason});
+            let _ = self
+                .shared
+                .store
+                .log(&f.job_id, "watchdog", "watchdog", detail)
+                .await;
             let why = format!("server {} is stuck: {reason}", self.name);
             self.lost(f, &why).await;
         }
@@ -701,7 +713,10 @@ impl Pipeline {
             return;
         };
         let wd = &self.shared.watchdog;
-        if self.last_restart.is_some_and(|t| t.elapsed() < wd.restart_cooldown) {
+        if self
+            .last_restart
+            .is_some_and(|t| t.elapsed() < wd.restart_cooldown)
+        {
             tracing::warn!(server = %self.name, "restart skipped: cooldown");
             return;
         }
@@ -716,8 +731,12 @@ impl Pipeline {
             Ok(Ok(out)) if out.status.success() => {
                 tracing::info!(server = %self.name, "restart command succeeded")
             }
-            Ok(Ok(out)) => tracing::error!(server = %self.name, status = %out.status, "restart command failed"),
-            Ok(Err(e)) => tracing::error!(server = %self.name, error = %e, "restart command could not run"),
+            Ok(Ok(out)) => {
+                tracing::error!(server = %self.name, status = %out.status, "restart command failed")
+            }
+            Ok(Err(e)) => {
+                tracing::error!(server = %self.name, error = %e, "restart command could not run")
+            }
             Err(_) => tracing::error!(server = %self.name, "restart command timed out"),
         }
     }

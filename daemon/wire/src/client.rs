@@ -6,9 +6,11 @@ use reqwest::{Method, StatusCode};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
+use chrono::SecondsFormat;
+
 use crate::{
     ErrorBody, Health, Job, JobAccepted, JobEvents, JobPage, PROTOCOL_HEADER, PROTOCOL_VERSION,
-    Ping, QueueState, SubmitJob, Telemetry, TelemetryAccepted, TelemetryReport,
+    Ping, QueueState, SubmitJob, Telemetry, TelemetryAccepted, TelemetryReport, Timestamp,
 };
 
 /// Why a call to the daemon failed.
@@ -333,6 +335,158 @@ impl Client {
     }
 }
 
+/// Which webhook events `GET /api/webhooks` lists; the default is the daemon's (any status, 50).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct WebhookFilter {
+    /// Only events in these states (none: every state).
+    pub statuses: Vec<crate::WebhookStatus>,
+    /// Only this job's events.
+    pub job_id: Option<String>,
+    /// Most events listed (1-500).
+    pub limit: Option<usize>,
+}
+
+/// Alerts, silences, webhooks and external telemetry history.
+impl Client {
+    /// `GET /api/alerts?limit=`: active alerts, `limit` resolved ones, silences, channels.
+    pub async fn alerts(&self, limit: Option<usize>) -> Result<crate::AlertList, ClientError> {
+        let limit = limit.map(|l| l.to_string());
+        self.get(&with_query("/api/alerts", &[("limit", limit.as_deref())]))
+            .await
+    }
+
+    /// `POST /api/alerts/test`: a test message to every channel.
+    pub async fn alert_test(&self) -> Result<crate::AlertTestResult, ClientError> {
+        self.post("/api/alerts/test").await
+    }
+
+    /// `GET /api/alerts/silences`, with ended ones when `expired`.
+    pub async fn silences(&self, expired: bool) -> Result<crate::SilenceList, ClientError> {
+        self.get(if expired {
+            "/api/alerts/silences?expired=true"
+        } else {
+            "/api/alerts/silences"
+        })
+        .await
+    }
+
+    /// `POST /api/alerts/silences`.
+    pub async fn add_silence(
+        &self,
+        silence: &crate::NewSilence,
+    ) -> Result<crate::Silence, ClientError> {
+        Ok(self
+            .call(Method::POST, "/api/alerts/silences", Some(silence))
+            .await?
+            .1)
+    }
+
+    /// `DELETE /api/alerts/silences/{id}`: ends it now.
+    pub async fn end_silence(&self, id: &str) -> Result<(), ClientError> {
+        let path = format!("/api/alerts/silences/{}", encode(id));
+        self.call::<(), serde_json::Value>(Method::DELETE, &path, None)
+            .await
+            .map(|_| ())
+    }
+
+    /// `GET /api/webhooks`: events, newest first, with their attempts.
+    pub async fn webhooks(
+        &self,
+        filter: &WebhookFilter,
+    ) -> Result<crate::WebhookList, ClientError> {
+        let statuses: Vec<&str> = filter.statuses.iter().map(|s| s.as_str()).collect();
+        let statuses = statuses.join(",");
+        let limit = filter.limit.map(|l| l.to_string());
+        let path = with_query(
+            "/api/webhooks",
+            &[
+                ("status", Some(statuses.as_str()).filter(|s| !s.is_empty())),
+                ("job_id", filter.job_id.as_deref()),
+                ("limit", limit.as_deref()),
+            ],
+        );
+        self.get(&path).await
+    }
+
+    /// `POST /api/jobs/{id}/webhook/redeliver`: the job's latest event again, due now.
+    pub async fn redeliver(&self, job_id: &str) -> Result<crate::WebhookEvent, ClientError> {
+        self.post(&format!(
+            "/api/jobs/{}/webhook/redeliver",
+            path_segment(job_id)
+        ))
+        .await
+    }
+
+    /// `POST /api/webhooks/replay`: events created at or after `since` in `statuses` (none: the
+    /// daemon's default, `dead`) back to pending.
+    pub async fn replay(
+        &self,
+        since: Timestamp,
+        statuses: &[crate::WebhookStatus],
+    ) -> Result<crate::WebhookReplay, ClientError> {
+        let since = since.to_rfc3339_opts(SecondsFormat::Millis, true);
+        let statuses: Vec<&str> = statuses.iter().map(|s| s.as_str()).collect();
+        let statuses = statuses.join(",");
+        let path = with_query(
+            "/api/webhooks/replay",
+            &[
+                ("since", Some(since.as_str())),
+                ("status", Some(statuses.as_str()).filter(|s| !s.is_empty())),
+            ],
+        );
+        self.post(&path).await
+    }
+
+    /// `GET /api/telemetry/external`: stored reports, oldest first.
+    pub async fn external_history(
+        &self,
+        source: Option<&str>,
+        since: Option<Timestamp>,
+        limit: Option<usize>,
+    ) -> Result<crate::ExternalHistory, ClientError> {
+        let since = since.map(|t| t.to_rfc3339_opts(SecondsFormat::Millis, true));
+        let limit = limit.map(|l| l.to_string());
+        let path = with_query(
+            "/api/telemetry/external",
+            &[
+                ("source", source),
+                ("since", since.as_deref()),
+                ("limit", limit.as_deref()),
+            ],
+        );
+        self.get(&path).await
+    }
+}
+
+/// `path?k=v&…` with the present values percent-encoded.
+fn with_query(path: &str, pairs: &[(&str, Option<&str>)]) -> String {
+    let mut out = path.to_string();
+    for (i, (k, v)) in pairs
+        .iter()
+        .filter_map(|(k, v)| v.map(|v| (k, v)))
+        .enumerate()
+    {
+        out.push(if i == 0 { '?' } else { '&' });
+        out.push_str(k);
+        out.push('=');
+        out.push_str(&encode(v));
+    }
+    out
+}
+
+/// Percent-encodes everything but RFC 3986's unreserved characters.
+fn encode(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for b in s.bytes() {
+        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~') {
+            out.push(b as char);
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
+}
+
 /// A job output being downloaded: headers known, body read chunk by chunk.
 #[derive(Debug)]
 pub struct OutputDownload {
@@ -433,4 +587,25 @@ fn check_protocol(resp: &reqwest::Response) -> Result<(), ClientError> {
         });
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn queries_leave_out_absent_values_and_encode_the_rest() {
+        assert_eq!(with_query("/a", &[("x", None)]), "/a");
+        assert_eq!(
+            with_query(
+                "/a",
+                &[
+                    ("x", None),
+                    ("since", Some("2025-01-01T00:00:00+01:00")),
+                    ("q", Some("a b&c"))
+                ]
+            ),
+            "/a?since=2025-01-01T00%3A00%3A00%2B01%3A00&q=a%20b%26c"
+        );
+    }
 }

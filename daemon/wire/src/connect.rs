@@ -29,7 +29,10 @@ pub fn data_dir(flag: Option<&Path>) -> Option<PathBuf> {
 }
 
 /// The key to use: `--api-key`, `COMFYDASH_ADMIN_KEY`, or `<data-dir>/admin.key`.
-pub fn resolve_key(flag: Option<&str>, data_dir_flag: Option<&Path>) -> (Option<String>, KeySource) {
+pub fn resolve_key(
+    flag: Option<&str>,
+    data_dir_flag: Option<&Path>,
+) -> (Option<String>, KeySource) {
     if let Some(k) = flag.filter(|k| !k.is_empty()) {
         return (Some(k.to_string()), KeySource::Flag);
     }

@@ -3,7 +3,7 @@
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
-use crate::{ServerStatus};
+use crate::ServerStatus;
 
 /// One ComfyUI server, `GET /api/servers`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
-use crate::{QueueLevel};
+use crate::QueueLevel;
 
 /// `GET /api/telemetry`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

@@ -1,6 +1,7 @@
 //! Drawing: `render(&App, &mut Frame)` lays out the header, tabs, the screen, the status line
 //! and the footer, then any overlay. Nothing here does I/O or changes the model.
 
+mod alerts;
 mod detail;
 mod jobs;
 mod overlay;
@@ -41,6 +42,7 @@ pub fn render(app: &App, f: &mut Frame) {
             Screen::Jobs => jobs::render(app, t, f, body),
             Screen::Servers => servers::render(app, t, f, body),
             Screen::Telemetry => telemetry::render(app, t, f, body),
+            Screen::Alerts => alerts::render(app, t, f, body),
         },
     }
     render_status(app, t, f, status);
@@ -49,6 +51,7 @@ pub fn render(app: &App, f: &mut Frame) {
         Some(Overlay::Help) => overlay::help(t, f, f.area()),
         Some(Overlay::Confirm(c)) => overlay::confirm(c, t, f, f.area()),
         Some(Overlay::Contexts(i)) => overlay::contexts(app, *i, t, f, f.area()),
+        Some(Overlay::Silence(d)) => overlay::silence(d, t, f, f.area()),
         Some(Overlay::Search(_)) | None => {}
     }
 }
@@ -77,6 +80,17 @@ fn render_header(app: &App, t: Theme, f: &mut Frame, area: Rect) {
         spans.push(Span::styled(
             format!("{:?}", h.status).to_lowercase(),
             t.health(h.status),
+        ));
+    }
+    let firing = app.firing().count();
+    if firing > 0 {
+        spans.push(sep());
+        spans.push(Span::styled(
+            format!(
+                "▲ {firing} alert{} firing",
+                if firing == 1 { "" } else { "s" }
+            ),
+            t.bad(),
         ));
     }
     if let Some(p) = app.paused() {
@@ -125,10 +139,13 @@ fn conn_spans(app: &App, t: Theme) -> Vec<Span<'static>> {
 }
 
 fn render_tabs(app: &App, t: Theme, f: &mut Frame, area: Rect) {
-    let titles = Screen::ALL
+    let titles: Vec<Line> = Screen::ALL
         .iter()
         .enumerate()
-        .map(|(i, s)| Line::from(format!("{} {}", i + 1, s.title())));
+        .map(|(i, s)| Line::from(format!("{} {}", i + 1, s.title())))
+        .collect();
+    // Each title is padded by a space on both sides; one divider between two.
+    let tabs_w: usize = titles.iter().map(|l| l.width() + 3).sum();
     let tabs = Tabs::new(titles)
         .select(app.screen.index())
         .style(t.dim())
@@ -143,7 +160,7 @@ fn render_tabs(app: &App, t: Theme, f: &mut Frame, area: Rect) {
             millis(h.uptime_seconds.saturating_mul(1000))
         );
         let w = text.chars().count() as u16;
-        if area.width > 52 + w {
+        if area.width as usize > tabs_w + w as usize {
             let r = Rect::new(area.right() - w, area.y, w, 1);
             f.render_widget(Span::styled(text, t.dim()), r);
         }

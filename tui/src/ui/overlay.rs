@@ -1,4 +1,5 @@
-//! Windows over the screen: help, confirmation, the context picker and the fatal-error notice.
+//! Windows over the screen: help, confirmation, silencing an alert, the context picker and the
+//! fatal-error notice.
 
 use ratatui::Frame;
 use ratatui::layout::{Constraint, Layout, Rect};
@@ -6,7 +7,7 @@ use ratatui::text::{Line, Span};
 use ratatui::widgets::{Clear, Paragraph, Wrap};
 
 use super::{Theme, panel};
-use crate::app::{App, Confirm};
+use crate::app::{App, Confirm, SILENCE_DURATIONS, SilenceDraft};
 use crate::keys::BINDINGS;
 use unicode_width::UnicodeWidthStr;
 
@@ -72,6 +73,54 @@ pub fn confirm(c: &Confirm, t: Theme, f: &mut Frame, area: Rect) {
         Paragraph::new(Line::from(Span::styled(c.question.clone(), t.warn())))
             .wrap(Wrap { trim: false })
             .block(panel("Confirm", t).title_bottom(keys.right_aligned())),
+        popup,
+    );
+}
+
+/// Silencing an alert: the question names it, the duration is chosen with ←/→.
+pub fn silence(d: &SilenceDraft, t: Theme, f: &mut Frame, area: Rect) {
+    let width = 64.min(area.width);
+    let question = format!(
+        "Silence {} for {}? Its notifications are held until the silence ends.",
+        crate::units::matcher(Some(&d.rule), &d.labels),
+        SILENCE_DURATIONS[d.choice]
+    );
+    let inner_w = width.saturating_sub(2).max(1) as usize;
+    let question_lines = UnicodeWidthStr::width(question.as_str()).div_ceil(inner_w) as u16;
+    let popup = area.centered(
+        Constraint::Length(width),
+        Constraint::Length((question_lines + 5).min(area.height)),
+    );
+    f.render_widget(Clear, popup);
+    let mut choices = vec![Span::raw("for ")];
+    for (i, c) in SILENCE_DURATIONS.iter().enumerate() {
+        let style = if i == d.choice {
+            t.accent().add_modifier(ratatui::style::Modifier::REVERSED)
+        } else {
+            t.dim()
+        };
+        choices.push(Span::styled(format!(" {c} "), style));
+        choices.push(Span::raw(" "));
+    }
+    let keys = Line::from(vec![
+        Span::styled(" ←/→", t.accent()),
+        Span::raw(" duration · "),
+        Span::styled("y", t.accent()),
+        Span::raw(" silence · "),
+        Span::styled("n", t.accent()),
+        Span::raw("/"),
+        Span::styled("esc", t.accent()),
+        Span::raw(" no "),
+    ]);
+    let text = vec![
+        Line::from(Span::styled(question, t.warn())),
+        Line::default(),
+        Line::from(choices),
+    ];
+    f.render_widget(
+        Paragraph::new(text)
+            .wrap(Wrap { trim: false })
+            .block(panel("Silence alert", t).title_bottom(keys.right_aligned())),
         popup,
     );
 }

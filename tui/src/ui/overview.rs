@@ -1,5 +1,5 @@
-//! Overview: is ComfyUI up, how deep is the queue and where is it heading, do jobs and webhooks
-//! succeed.
+//! Overview: is ComfyUI up, does any alert fire, how deep is the queue and where is it heading,
+//! do jobs and webhooks succeed.
 
 use comfydash_wire::{StatsSample, UpDown};
 use ratatui::Frame;
@@ -14,10 +14,12 @@ use crate::units::{bytes, count, fit, millis, server_status};
 /// Draws the overview.
 pub fn render(app: &App, t: Theme, f: &mut Frame, area: Rect) {
     let servers_h = (app.servers.len() as u16 + 3).clamp(4, 12);
+    let firing_h = super::alerts::firing_height(app);
     // A tall terminal gets the latest jobs under the rest instead of a taller chart.
-    let roomy = area.height >= 6 + 12 + servers_h + 6;
-    let [top, spark, servers, latest] = area.layout(&Layout::vertical([
+    let roomy = area.height >= 6 + firing_h + 12 + servers_h + 6;
+    let [top, firing, spark, servers, latest] = area.layout(&Layout::vertical([
         Constraint::Length(6),
+        Constraint::Length(firing_h),
         if roomy {
             Constraint::Length(12)
         } else {
@@ -32,6 +34,9 @@ pub fn render(app: &App, t: Theme, f: &mut Frame, area: Rect) {
     ]));
     render_daemon(app, t, f, daemon);
     render_rates(app, t, f, rates);
+    if firing_h > 0 {
+        super::alerts::render_firing(app, t, f, firing);
+    }
     render_depth(app, t, f, spark);
     render_servers(app, t, f, servers);
     if roomy {

@@ -1,7 +1,7 @@
 //! Styles. Only the 16 ANSI colours are used, so a 16-colour terminal shows the console as
 //! designed; with `NO_COLOR` every colour is dropped and bold and reverse video carry emphasis.
 
-use comfydash_wire::{HealthStatus, JobStatus, ServerStatus};
+use comfydash_wire::{AlertState, HealthStatus, JobStatus, ServerStatus, Severity};
 use ratatui::style::{Color, Modifier, Style};
 
 /// The styles of one frame.
@@ -94,6 +94,24 @@ impl Theme {
         match s {
             HealthStatus::Healthy => self.ok(),
             HealthStatus::Degraded => self.bad(),
+        }
+    }
+
+    /// An alert's severity word.
+    pub fn severity(self, s: Severity) -> Style {
+        match s {
+            Severity::Critical => self.bad(),
+            Severity::Warning => self.warn(),
+            Severity::Info => self.fg(Color::Cyan),
+        }
+    }
+
+    /// An alert's state word (muted alerts are drawn dim instead).
+    pub fn alert(self, s: AlertState) -> Style {
+        match s {
+            AlertState::Firing => self.bad(),
+            AlertState::Pending => self.warn(),
+            AlertState::Resolved => self.ok(),
         }
     }
 
