@@ -283,10 +283,15 @@ pub struct Proc {
 impl Proc {
     /// Starts `comfydash daemon` on a free port with the test keys, and waits until it answers.
     pub fn spawn(data_dir: &Path, extra_env: &[(&str, &str)]) -> Proc {
-        let mut last = None;
         // An empty config file, so a developer's own ~/.config/comfydash/config.toml is not read.
+        Self::launch(data_dir, &[format!("http://{}", dead_addr())], "", extra_env)
+    }
+
+    /// Starts the binary against `comfyui` with `toml` as its config file and `env` added.
+    pub fn launch(data_dir: &Path, comfyui: &[String], toml: &str, env: &[(&str, &str)]) -> Proc {
         let config = data_dir.join("test-config.toml");
-        std::fs::write(&config, "").unwrap();
+        std::fs::write(&config, toml).unwrap();
+        let mut last = None;
         for _ in 0..5 {
             let addr = dead_addr();
             let mut cmd = Command::new(env!("CARGO_BIN_EXE_comfydash"));
@@ -296,7 +301,7 @@ impl Proc {
                 .arg("--data-dir")
                 .arg(data_dir)
                 .arg("--comfyui-url")
-                .arg(format!("http://{}", dead_addr()))
+                .arg(comfyui.join(","))
                 .env("DASHBOARD_API_KEY", SUBMIT_KEY)
                 .env("COMFYDASH_ADMIN_KEY", ADMIN_KEY)
                 .env("COMFYDASH_CONFIG", &config)
@@ -304,7 +309,7 @@ impl Proc {
                 .stdin(Stdio::null())
                 .stdout(Stdio::null())
                 .stderr(Stdio::inherit());
-            for (k, v) in extra_env {
+            for (k, v) in env {
                 cmd.env(k, v);
             }
             let child = cmd.spawn().unwrap();
@@ -380,38 +385,7 @@ reconnect_max = 100
 impl Proc {
     /// Starts the real binary against these ComfyUI servers with `toml` as its config file.
     pub fn spawn_configured(data_dir: &Path, comfyui: &[String], toml: &str) -> Proc {
-        let config = data_dir.join("test-config.toml");
-        std::fs::write(&config, toml).unwrap();
-        for _ in 0..5 {
-            let addr = dead_addr();
-            let child = Command::new(env!("CARGO_BIN_EXE_comfydash"))
-                .arg("daemon")
-                .arg("--listen")
-                .arg(addr.to_string())
-                .arg("--data-dir")
-                .arg(data_dir)
-                .arg("--comfyui-url")
-                .arg(comfyui.join(","))
-                .env("DASHBOARD_API_KEY", SUBMIT_KEY)
-                .env("COMFYDASH_ADMIN_KEY", ADMIN_KEY)
-                .env("COMFYDASH_CONFIG", &config)
-                .env("COMFYDASH_LOG", "warn")
-                .stdin(Stdio::null())
-                .stdout(Stdio::null())
-                .stderr(Stdio::inherit())
-                .spawn()
-                .unwrap();
-            let mut p = Proc {
-                child,
-                url: format!("http://{addr}"),
-            };
-            if p.wait_ready(Duration::from_secs(20)) {
-                return p;
-            }
-            let _ = p.child.kill();
-            let _ = p.child.wait();
-        }
-        panic!("daemon did not start");
+        Self::launch(data_dir, comfyui, toml, &[])
     }
 }
 

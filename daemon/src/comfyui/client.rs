@@ -150,32 +150,28 @@ impl ComfyClient {
 
     /// `GET /history/{id}`: the outcome once the prompt is finished.
     pub async fn history(&self, prompt_id: &str) -> Result<Option<Outcome>, ComfyError> {
+        let v = self.get_json(&format!("/history/{prompt_id}")).await?;
+        Ok(parse_history(&v, prompt_id))
+    }
+
+    /// `GET` of a JSON answer; anything but a 200 with JSON is an error.
+    async fn get_json(&self, path: &str) -> Result<Value, ComfyError> {
         let resp = self
             .http
-            .get(self.url(&format!("/history/{prompt_id}")))
+            .get(self.url(path))
             .send()
             .await
             .map_err(ComfyError::from_reqwest)?;
         let (status, bytes) = Self::read(resp).await?;
-        if status != 200 {
-            return Err(Self::unexpected(status, &bytes));
+        match (status, serde_json::from_slice(&bytes)) {
+            (200, Ok(v)) => Ok(v),
+            _ => Err(Self::unexpected(status, &bytes)),
         }
-        let v: Value =
-            serde_json::from_slice(&bytes).map_err(|_| Self::unexpected(status, &bytes))?;
-        Ok(parse_history(&v, prompt_id))
     }
 
     /// Where a prompt is in `/queue`.
     pub async fn queue_place(&self, prompt_id: &str) -> Result<QueuePlace, ComfyError> {
-        let resp = self
-            .http
-            .get(self.url("/queue"))
-            .send()
-            .await
-            .map_err(ComfyError::from_reqwest)?;
-        let (status, bytes) = Self::read(resp).await?;
-        let v: Value =
-            serde_json::from_slice(&bytes).map_err(|_| Self::unexpected(status, &bytes))?;
+        let v = self.get_json("/queue").await?;
         let has = |list: &str| {
             v.get(list).and_then(Value::as_array).is_some_and(|items| {
                 items
@@ -194,15 +190,7 @@ impl ComfyClient {
 
     /// How many prompts `/queue` shows running.
     pub async fn running_count(&self) -> Result<usize, ComfyError> {
-        let resp = self
-            .http
-            .get(self.url("/queue"))
-            .send()
-            .await
-            .map_err(ComfyError::from_reqwest)?;
-        let (status, bytes) = Self::read(resp).await?;
-        let v: Value =
-            serde_json::from_slice(&bytes).map_err(|_| Self::unexpected(status, &bytes))?;
+        let v = self.get_json("/queue").await?;
         Ok(v.get("queue_running")
             .and_then(Value::as_array)
             .map_or(0, Vec::len))
@@ -308,13 +296,6 @@ impl ComfyClient {
 
     /// `GET /object_info`: node class → spec.
     pub async fn object_info(&self) -> Result<Value, ComfyError> {
-        let resp = self
-            .http
-            .get(self.url("/object_info"))
-            .send()
-            .await
-            .map_err(ComfyError::from_reqwest)?;
-        let (status, body) = Self::read(resp).await?;
-        serde_json::from_slice(&body).map_err(|_| Self::unexpected(status, &body))
+        self.get_json("/object_info").await
     }
 }

@@ -482,23 +482,24 @@ impl Pipeline {
                 let _ = self.comfy.delete_queued(&prompt_id).await;
                 self.check(&prompt_id).await;
             } else if !interrupted {
-                if let Some(f) = self.flights.get_mut(&prompt_id) {
-                    f.interrupted = true;
-                    f.interrupt_at = Some(Instant::now());
-                }
-                let _ = self.comfy.interrupt(&prompt_id).await;
-                let _ = self
-                    .shared
-                    .store
-                    .log(
-                        &job_id,
-                        "interrupt_sent",
-                        "worker",
-                        serde_json::json!({"reason": "cancel"}),
-                    )
-                    .await;
+                self.interrupt(&prompt_id, &job_id, "cancel").await;
             }
         }
+    }
+
+    /// Interrupts a running prompt and notes it in the job's log; the watchdog times the effect.
+    async fn interrupt(&mut self, prompt_id: &str, job_id: &str, reason: &str) {
+        if let Some(f) = self.flights.get_mut(prompt_id) {
+            f.interrupted = true;
+            f.interrupt_at = Some(Instant::now());
+        }
+        let _ = self.comfy.interrupt(prompt_id).await;
+        let detail = serde_json::json!({ "reason": reason });
+        let _ = self
+            .shared
+            .store
+            .log(job_id, "interrupt_sent", "worker", detail)
+            .await;
     }
 
     async fn check_timeouts(&mut self) {
@@ -516,21 +517,9 @@ impl Pipeline {
         for (prompt_id, job_id) in due {
             if let Some(f) = self.flights.get_mut(&prompt_id) {
                 f.timed_out = true;
-                f.interrupted = true;
-                f.interrupt_at = Some(Instant::now());
             }
             tracing::warn!(job = %job_id, server = %self.name, "job timed out; interrupting");
-            let _ = self.comfy.interrupt(&prompt_id).await;
-            let _ = self
-                .shared
-                .store
-                .log(
-                    &job_id,
-                    "interrupt_sent",
-                    "worker",
-                    serde_json::json!({"reason": "timeout"}),
-                )
-                .await;
+            self.interrupt(&prompt_id, &job_id, "timeout").await;
         }
     }
 
