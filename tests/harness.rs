@@ -284,7 +284,12 @@ impl Proc {
     /// Starts `comfydash daemon` on a free port with the test keys, and waits until it answers.
     pub fn spawn(data_dir: &Path, extra_env: &[(&str, &str)]) -> Proc {
         // An empty config file, so a developer's own ~/.config/comfydash/config.toml is not read.
-        Self::launch(data_dir, &[format!("http://{}", dead_addr())], "", extra_env)
+        Self::launch(
+            data_dir,
+            &[format!("http://{}", dead_addr())],
+            "",
+            extra_env,
+        )
     }
 
     /// Starts the binary against `comfyui` with `toml` as its config file and `env` added.

@@ -37,6 +37,11 @@ impl Samples {
         self.values.len()
     }
 
+    /// Whether there are none.
+    pub fn is_empty(&self) -> bool {
+        self.values.is_empty()
+    }
+
     fn sort(&mut self) {
         if !self.sorted {
             self.values.sort_by(f64::total_cmp);

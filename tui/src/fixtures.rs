@@ -344,8 +344,8 @@ pub fn alerts() -> AlertList {
     blip.state = AlertState::Resolved;
     blip.started_at = now() - Duration::hours(2);
     blip.resolved_at = Some(now() - Duration::hours(2) + Duration::seconds(45));
-    let silence = |id: &str, rule: &str, server: Option<&str>, ends: Duration, comment: &str| {
-        Silence {
+    let silence =
+        |id: &str, rule: &str, server: Option<&str>, ends: Duration, comment: &str| Silence {
             id: id.into(),
             rule: Some(rule.into()),
             labels: server
@@ -356,8 +356,7 @@ pub fn alerts() -> AlertList {
             created_at: now() - Duration::minutes(15),
             ends_at: now() + ends,
             active: true,
-        }
-    };
+        };
     AlertList {
         active: vec![down, queue, degraded, disk],
         history: vec![stuck, blip],
@@ -378,7 +377,32 @@ pub fn alerts() -> AlertList {
             ),
         ],
         channels: vec!["slack".into(), "webhook".into()],
-        deliveries: Vec::new(),
+        deliveries: vec![
+            AlertDelivery {
+                id: 2,
+                at: now() - Duration::minutes(12),
+                channel: "webhook".into(),
+                kind: "firing".into(),
+                alert_ids: vec![1],
+                status: AlertDeliveryStatus::Failed,
+                attempts: 3,
+                status_code: Some(502),
+                error: Some("HTTP 502 Bad Gateway".into()),
+                latency_ms: Some(31),
+            },
+            AlertDelivery {
+                id: 1,
+                at: now() - Duration::minutes(12),
+                channel: "slack".into(),
+                kind: "firing".into(),
+                alert_ids: vec![1],
+                status: AlertDeliveryStatus::Sent,
+                attempts: 1,
+                status_code: Some(200),
+                error: None,
+                latency_ms: Some(212),
+            },
+        ],
     }
 }
 

@@ -39,8 +39,10 @@ impl App {
                 match result {
                     Ok(msg) => {
                         self.say(format!("{what}: {msg}"));
-                        // Silences have no events of their own: read them back.
+                        // Silences have no events of their own: read them back now, and at
+                        // the next tick, after the daemon's next evaluation has (un)muted alerts.
                         if matches!(act, Act::Silence(_) | Act::EndSilence(_)) {
+                            self.next_refresh = Some(self.now);
                             return vec![Command::Fetch(Fetch::Alerts)];
                         }
                     }

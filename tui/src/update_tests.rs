@@ -4,8 +4,8 @@ use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
 
 use crate::action::{Act, Action, Command, Failure, Fetch, LinkState, ServerAct};
 use crate::app::{App, Conn, Overlay, Role, Screen};
-use comfydash_wire::{AlertEvent, AlertState, NewSilence, StreamEvent};
 use crate::fixtures;
+use comfydash_wire::{AlertEvent, AlertState, NewSilence, StreamEvent};
 
 fn press(app: &mut App, keys: &str) -> Vec<Command> {
     let mut out = Vec::new();
@@ -250,11 +250,17 @@ fn tab_goes_round_all_five_screens() {
     let mut app = fixtures::app();
     let mut seen = Vec::new();
     for _ in 0..5 {
-        press(&mut app, "\t");
         key(&mut app, KeyCode::Tab);
         seen.push(app.screen);
     }
-    assert_eq!(seen, Screen::ALL[1..].iter().chain(&Screen::ALL[..1]).copied().collect::<Vec<_>>());
+    assert_eq!(
+        seen,
+        Screen::ALL[1..]
+            .iter()
+            .chain(&Screen::ALL[..1])
+            .copied()
+            .collect::<Vec<_>>()
+    );
     key(&mut app, KeyCode::BackTab);
     assert_eq!(app.screen, Screen::Alerts);
 }
@@ -331,7 +337,9 @@ fn ending_a_silence_asks_and_names_it() {
     );
     assert_eq!(
         acts(&press(&mut app, "y")),
-        vec![Act::EndSilence("c0ffee00-1111-4222-8333-944455556666".into())]
+        vec![Act::EndSilence(
+            "c0ffee00-1111-4222-8333-944455556666".into()
+        )]
     );
     // On a silenced alert, u ends the silence that mutes it; m on a silence says what to do.
     press(&mut app, "gj");
@@ -351,7 +359,13 @@ fn silence_keys_need_the_alerts_screen_and_an_admin_key() {
     let mut app = fixtures::app_alerting();
     press(&mut app, "m");
     assert!(app.overlay.is_none());
-    assert!(app.status.as_ref().unwrap().text.contains("Alerts screen (5)"));
+    assert!(
+        app.status
+            .as_ref()
+            .unwrap()
+            .text
+            .contains("Alerts screen (5)")
+    );
     app.role = Role::ReadOnly;
     press(&mut app, "5m");
     assert!(app.overlay.is_none());
@@ -375,7 +389,12 @@ fn alert_events_keep_the_lists_current() {
     assert_eq!(app.firing().count(), 4);
     assert_eq!(app.active_alerts().len(), 4, "replaced, not added");
     let status = app.status.clone().unwrap();
-    assert!(status.error && status.text.starts_with("alert disk_low firing: Disk space low"));
+    assert!(
+        status.error
+            && status
+                .text
+                .starts_with("alert disk_low firing: Disk space low")
+    );
 
     a.state = AlertState::Resolved;
     a.resolved_at = Some(fixtures::now());

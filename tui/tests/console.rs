@@ -157,3 +157,69 @@ async fn survives_a_daemon_restart() {
     c.quit().await;
     d.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn operator_sees_an_outage_alert_silences_it_and_ends_the_silence() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut cfg = config(dir.path(), "http://127.0.0.1:9");
+    // Only the outage rule, firing soon after the dead server is seen (no channels: listed only).
+    cfg.alerts.interval = Duration::from_millis(50);
+    let r = &mut cfg.alerts.rules;
+    for o in [
+        &mut r.server_down,
+        &mut r.degraded,
+        &mut r.queue_high,
+        &mut r.stuck,
+        &mut r.job_failure_rate,
+        &mut r.webhook_failure_rate,
+        &mut r.server_stuck,
+        &mut r.disk_low,
+    ] {
+        o.enabled = Some(false);
+    }
+    r.all_servers_down.hold = Some(Duration::from_millis(300));
+    let d = daemon(cfg, "127.0.0.1:0").await;
+    let url = format!("http://{}", d.addr);
+    let mut c = Console::start(&url, ADMIN_KEY, 120, 32);
+
+    // The overview and the header show it as it fires.
+    c.wait_for("▲ 1 alert firing").await;
+    let s = c.wait_for("Firing alerts (1)").await;
+    assert!(
+        line_with(&s, "all_servers_down").is_some_and(|l| l.contains("critical")),
+        "{s}"
+    );
+
+    // Silencing names the alert, offers a duration and acts only after yes.
+    c.press("5");
+    c.wait_for("Active alerts").await;
+    c.press("gm");
+    c.wait_for("Silence all_servers_down for 1h?").await;
+    assert_eq!(silences(&url).await, 0);
+    c.press("y");
+    c.wait_for("silenced until").await;
+    c.wait_for("from the console").await;
+    c.wait(
+        "the alert shown as silenced",
+        Duration::from_secs(10),
+        |s| line_with(s, "all_servers_down").is_some_and(|l| l.contains("silenced")),
+    )
+    .await;
+    assert_eq!(silences(&url).await, 1);
+
+    // u on the silenced alert ends its silence, after a question.
+    c.press("gu");
+    c.wait_for("End silence").await;
+    c.press("y");
+    c.wait_for(": ended").await;
+    assert_eq!(silences(&url).await, 0);
+
+    c.quit().await;
+    d.stop().await;
+}
+
+/// Silences in force, as the daemon says.
+async fn silences(url: &str) -> usize {
+    let c = comfydash_wire::client::Client::new(url, Some(READ_KEY.into()));
+    c.silences(false).await.unwrap().silences.len()
+}

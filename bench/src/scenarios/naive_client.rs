@@ -67,7 +67,9 @@ pub async fn run(ctx: &Ctx) -> anyhow::Result<Report> {
     let sim_url = s.url();
 
     let u = sim_url.clone();
-    let (naive, naive_wall) = ctx.on_client(async move { naive_script(u, m).await }).await?;
+    let (naive, naive_wall) = ctx
+        .on_client(async move { naive_script(u, m).await })
+        .await?;
 
     let dir = ctx.tempdir("bench-naive-client-")?;
     let config = daemon::config(&dir, std::slice::from_ref(&sim_url));
@@ -138,11 +140,7 @@ pub async fn run(ctx: &Ctx) -> anyhow::Result<Report> {
         Cell::ratio(naive_added, naive_added),
     ]);
     let one_rate = m as f64 / one_wall.as_secs_f64();
-    let exec_of_job = |job: &str| {
-        one_logs
-            .get(job)
-            .and_then(|l| execs.get(&l.prompt_id))
-    };
+    let exec_of_job = |job: &str| one_logs.get(job).and_then(|l| execs.get(&l.prompt_id));
     let (mut o_e2e, mut o_added) = split(&one, exec_of_job)?;
     table.row(vec![
         Cell::text("comfydash, one at a time (end seen on /api/events)"),
@@ -215,7 +213,8 @@ fn split<'a>(
 ) -> anyhow::Result<(Samples, Samples)> {
     let (mut e2e, mut added) = (Samples::new(), Samples::new());
     for r in runs {
-        let exec = exec_of(&r.key).with_context(|| format!("no simulator execution for {}", r.key))?;
+        let exec =
+            exec_of(&r.key).with_context(|| format!("no simulator execution for {}", r.key))?;
         e2e.push(r.e2e);
         added.push_ms(r.e2e.as_secs_f64() * 1000.0 - exec.ms());
     }
@@ -248,7 +247,13 @@ fn steps<'a>(
         cols[6].push_ms(done - r.sent_ms);
     }
     cols.iter_mut()
-        .map(|s| if s.len() == 0 { Cell::Empty } else { Cell::ms(s.p50()) })
+        .map(|s| {
+            if s.is_empty() {
+                Cell::Empty
+            } else {
+                Cell::ms(s.p50())
+            }
+        })
         .collect()
 }
 
@@ -260,7 +265,8 @@ async fn naive_script(url: String, m: u64) -> anyhow::Result<Timed> {
     for i in 0..m {
         let t = Instant::now();
         let sent_ms = wall_ms();
-        let body = json!({"prompt": workload::graph(2_000_000 + i, "naive"), "client_id": "naive-script"});
+        let body =
+            json!({"prompt": workload::graph(2_000_000 + i, "naive"), "client_id": "naive-script"});
         let queued: Value = http
             .post(format!("{url}/prompt"))
             .json(&body)

@@ -1,7 +1,7 @@
 //! Alerts: what is pending or firing, the silences in force and what resolved lately, with the
 //! keys that silence an alert (`m`) or end a silence (`u`).
 
-use comfydash_wire::{Alert, AlertList};
+use comfydash_wire::{Alert, AlertDeliveryStatus, AlertList};
 use ratatui::Frame;
 use ratatui::layout::{Constraint, Layout, Rect};
 use ratatui::text::{Line, Span};
@@ -31,7 +31,17 @@ pub fn render(app: &App, t: Theme, f: &mut Frame, area: Rect) {
     ]));
     render_active(app, list, t, f, active);
     render_silences(app, list, t, f, silences);
-    render_resolved(app, list, t, f, resolved);
+    // A wide screen also shows whether the channels took the latest messages.
+    if area.width >= 120 {
+        let [resolved, sent] = resolved.layout(&Layout::horizontal([
+            Constraint::Percentage(60),
+            Constraint::Percentage(40),
+        ]));
+        render_resolved(app, list, t, f, resolved);
+        render_deliveries(app, list, t, f, sent);
+    } else {
+        render_resolved(app, list, t, f, resolved);
+    }
 }
 
 /// Width of the alert-name column: room for `server_down{server=…}` when the screen is wide.
@@ -167,17 +177,74 @@ fn render_resolved(app: &App, list: &AlertList, t: Theme, f: &mut Frame, area: R
     f.render_widget(table, area);
 }
 
-/// Rows the overview's firing-alerts panel needs: none when nothing fires, at most four alerts.
-pub fn firing_height(app: &App) -> u16 {
+fn render_deliveries(app: &App, list: &AlertList, t: Theme, f: &mut Frame, area: Rect) {
+    let block = panel("Notifications", t);
+    if list.deliveries.is_empty() {
+        f.render_widget(
+            Paragraph::new(Line::styled("none sent yet", t.dim())).block(block),
+            area,
+        );
+        return;
+    }
+    let rows = list.deliveries.iter().map(|d| {
+        let status = match d.status {
+            AlertDeliveryStatus::Sent => t.ok(),
+            AlertDeliveryStatus::Queued => t.warn(),
+            AlertDeliveryStatus::Failed | AlertDeliveryStatus::Dropped => t.bad(),
+        };
+        let why = match d.status {
+            AlertDeliveryStatus::Sent => String::new(),
+            _ => d
+                .error
+                .as_deref()
+                .map(one_line)
+                .or_else(|| d.status_code.map(|c| format!("HTTP {c}")))
+                .unwrap_or_default(),
+        };
+        Row::new(vec![
+            Span::raw(age(app.now, d.at)),
+            Span::raw(fit(&d.channel, 8)),
+            Span::raw(fit(&d.kind, 8)),
+            Span::styled(d.status.as_str(), status),
+            Span::styled(why, t.dim()),
+        ])
+    });
+    let table = Table::new(
+        rows,
+        [
+            Constraint::Length(4),
+            Constraint::Length(8),
+            Constraint::Length(8),
+            Constraint::Length(7),
+            Constraint::Fill(1),
+        ],
+    )
+    .header(Row::new(["AGE", "CHANNEL", "KIND", "STATUS", "ERROR"]).style(t.header()))
+    .block(block);
+    f.render_widget(table, area);
+}
+
+/// Most firing alerts the overview lists, so servers and the queue chart keep their room.
+const FIRING_ROWS: usize = 4;
+
+/// Height of the overview's firing-alerts panel when `spare` rows are left: none when nothing
+/// fires, fewer alerts on a short screen.
+pub fn firing_height(app: &App, spare: u16) -> u16 {
     match app.firing().count() {
         0 => 0,
-        n => n.min(4) as u16 + 2,
+        n => {
+            n.min(FIRING_ROWS)
+                .min(spare.saturating_sub(2).max(1) as usize) as u16
+                + 2
+        }
     }
 }
 
-/// Firing alerts on the overview: severity, name, since when, what.
+/// Firing alerts on the overview, the ones still notifying first: severity, name, since when,
+/// what.
 pub fn render_firing(app: &App, t: Theme, f: &mut Frame, area: Rect) {
-    let firing: Vec<&Alert> = app.firing().collect();
+    let mut firing: Vec<&Alert> = app.firing().collect();
+    firing.sort_by_key(|a| (a.muted.is_some(), std::cmp::Reverse(a.severity)));
     let title = Line::from(vec![
         Span::styled(format!("Firing alerts ({})", firing.len()), t.bad()),
         Span::styled(" · 5 for all", t.dim()),

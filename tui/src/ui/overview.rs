@@ -14,7 +14,8 @@ use crate::units::{bytes, count, fit, millis, server_status};
 /// Draws the overview.
 pub fn render(app: &App, t: Theme, f: &mut Frame, area: Rect) {
     let servers_h = (app.servers.len() as u16 + 3).clamp(4, 12);
-    let firing_h = super::alerts::firing_height(app);
+    // The chart needs 4 rows; what the firing alerts leave of the rest is theirs.
+    let firing_h = super::alerts::firing_height(app, area.height.saturating_sub(6 + 4 + servers_h));
     // A tall terminal gets the latest jobs under the rest instead of a taller chart.
     let roomy = area.height >= 6 + firing_h + 12 + servers_h + 6;
     let [top, firing, spark, servers, latest] = area.layout(&Layout::vertical([
