@@ -49,6 +49,8 @@ pub fn test_config(dir: &Path) -> Config {
     c.probe.timeout = Duration::from_millis(200);
     c.probe.failures_before_down = 2;
     c.http.shutdown_grace = Duration::from_millis(500);
+    // The build machine's own disk must not raise alerts in tests that count messages.
+    c.alerts.rules.disk_low.enabled = Some(false);
     c
 }
 

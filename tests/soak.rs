@@ -344,6 +344,8 @@ enabled = false
 enabled = false
 [alerts.rules.stuck]
 enabled = false
+[alerts.rules.disk_low]
+enabled = false
 [retention]
 max_age = 0
 "#

@@ -190,3 +190,14 @@ pub async fn wait_idle(url: &str, every: Duration, limit: Duration) -> anyhow::R
         tokio::time::sleep(every).await;
     }
 }
+
+/// Polls `GET /api/queue` every `every` for `dur`, as [`wait_idle`] does, whatever it answers.
+pub async fn poll_queue(url: &str, every: Duration, dur: Duration) -> anyhow::Result<()> {
+    let c = Client::new(url, Some(READ_KEY.to_string()));
+    let deadline = Instant::now() + dur;
+    while Instant::now() < deadline {
+        c.queue().await.context("GET /api/queue")?;
+        tokio::time::sleep(every).await;
+    }
+    Ok(())
+}

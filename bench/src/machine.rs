@@ -17,6 +17,8 @@ pub struct Machine {
     pub kernel: String,
     /// Folder holding the data dirs, and its file system type and device.
     pub data_dir: String,
+    /// `/proc/loadavg` when the run started: other work on the machine skews every figure.
+    pub load_average: String,
     /// Whether this is an optimised build.
     pub release_build: bool,
 }
@@ -47,6 +49,11 @@ impl Machine {
                 data_dir.display(),
                 mount_of(data_dir, &read("/proc/mounts"))
             ),
+            load_average: read("/proc/loadavg")
+                .split_whitespace()
+                .take(3)
+                .collect::<Vec<_>>()
+                .join(" "),
             release_build: !cfg!(debug_assertions),
         }
     }
@@ -73,6 +80,11 @@ impl std::fmt::Display for Machine {
         writeln!(f, "- memory: {:.1} GiB", self.memory_gib)?;
         writeln!(f, "- kernel: {}", self.kernel)?;
         writeln!(f, "- data dirs: {}", self.data_dir)?;
+        writeln!(
+            f,
+            "- load average at start (1, 5, 15 min): {}",
+            self.load_average
+        )?;
         if !self.release_build {
             writeln!(
                 f,
