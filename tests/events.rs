@@ -165,3 +165,26 @@ async fn events_need_a_key() {
     let r = h.get("/api/events", None).await;
     assert_eq!(r.status, 401);
 }
+
+#[tokio::test]
+async fn webhook_counts_are_streamed() {
+    let h = Harness::start().await;
+    let client = Client::new(&h.url, Some(READ_KEY.into()));
+    let mut s = Box::pin(client.events(None).await.unwrap());
+    h.submit(
+        json!({"job_id": "wh-1", "prompt": "x", "webhook_url": "https://hooks.example.com/lensia"}),
+    )
+    .await;
+    h.post("/api/jobs/wh-1/cancel", Some(ADMIN_KEY), json!({}))
+        .await;
+    // The cancel writes one outbox event in the same transaction: total and pending go to 1.
+    let e = next_matching(
+        &mut s,
+        |e| matches!(e, StreamEvent::Webhooks(w) if w.total == 1),
+    )
+    .await;
+    let StreamEvent::Webhooks(w) = e.event else {
+        unreachable!()
+    };
+    assert_eq!(w.total, w.pending + w.delivered + w.failed);
+}

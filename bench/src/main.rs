@@ -5,6 +5,7 @@ mod cli;
 mod cpu;
 mod ctx;
 mod daemon;
+mod load;
 mod machine;
 mod report;
 mod scenarios;

@@ -302,7 +302,8 @@ fn spawn_write_check(store: Store, every: std::time::Duration, shutdown: Cancell
     });
 }
 
-/// Emits a `queue` event whenever a commit changes the pending or processing count or the pause.
+/// Emits a `queue` event whenever a commit changes the pending or processing count or the pause,
+/// and a `webhooks` event whenever the webhook delivery counts change.
 fn spawn_queue_events(
     store: Store,
     bus: events::Bus,
@@ -311,7 +312,7 @@ fn spawn_queue_events(
 ) {
     tokio::spawn(async move {
         let mut rx = store.watch();
-        let mut last = None;
+        let (mut last, mut last_hooks) = (None, None);
         loop {
             tokio::select! {
                 _ = shutdown.cancelled() => break,
@@ -319,13 +320,17 @@ fn spawn_queue_events(
             }
             let snap = rx.borrow_and_update().clone();
             let key = (snap.get("pending"), snap.get("processing"), snap.paused);
-            if last == Some(key) {
-                continue;
+            if last != Some(key) {
+                last = Some(key);
+                bus.emit(comfydash_wire::StreamEvent::Queue(api::queue_state(
+                    &snap, &cfg,
+                )));
             }
-            last = Some(key);
-            bus.emit(comfydash_wire::StreamEvent::Queue(api::queue_state(
-                &snap, &cfg,
-            )));
+            let hooks = api::webhooks_telemetry(&snap);
+            if last_hooks.as_ref() != Some(&hooks) {
+                last_hooks = Some(hooks.clone());
+                bus.emit(comfydash_wire::StreamEvent::Webhooks(hooks));
+            }
         }
     });
 }

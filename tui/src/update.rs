@@ -156,6 +156,12 @@ impl App {
             StreamEvent::Server(s) => self.on_server(s),
             StreamEvent::Telemetry(t) => self.on_external(t),
             StreamEvent::Alert(a) => self.on_alert(a.alert),
+            StreamEvent::Webhooks(w) => {
+                // The webhook gauge follows deliveries live instead of waiting for the slow refresh.
+                if let Some(t) = &mut self.telemetry {
+                    t.webhooks = w;
+                }
+            }
             StreamEvent::Resync(r) => {
                 self.say(format!("resynchronising ({})", r.reason));
                 return self.fetch_all();

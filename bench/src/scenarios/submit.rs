@@ -19,6 +19,7 @@ use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
 
 use crate::ctx::Ctx;
 use crate::daemon::{self, Running, SUBMIT_KEY};
+use crate::load::{self, Measured};
 use crate::report::{Cell, Report, Table};
 use crate::stats::Samples;
 use crate::{cpu, seed, workload};
@@ -28,34 +29,18 @@ const CONCURRENCY: [usize; 3] = [1, 16, 64];
 /// Tasks calling the store directly.
 const STORE_TASKS: usize = 64;
 
-/// One measured row.
-#[derive(Debug, Default)]
-struct Measured {
-    accepted: u64,
-    errors: u64,
-    secs: f64,
-    latency: Samples,
-    /// CPU time of whoever did the work (daemon, store callers, or the naive thread).
-    cpu: Duration,
-}
-
-impl Measured {
-    fn rate(&self) -> f64 {
-        self.accepted as f64 / self.secs
-    }
-
-    fn cells(&mut self, baseline: f64) -> Vec<Cell> {
-        let cpu_us = self.cpu.as_secs_f64() * 1e6 / self.accepted.max(1) as f64;
-        vec![
-            Cell::rate(self.rate()),
-            Cell::ms(self.latency.p50()),
-            Cell::ms(self.latency.p99()),
-            Cell::Num(cpu_us, 0),
-            Cell::int(self.accepted),
-            Cell::int(self.errors),
-            Cell::ratio(self.rate(), baseline),
-        ]
-    }
+/// A row's figures, with jobs/s as a ratio to `baseline`.
+fn cells(m: &mut Measured, baseline: f64) -> Vec<Cell> {
+    let cpu_us = m.cpu.as_secs_f64() * 1e6 / m.accepted.max(1) as f64;
+    vec![
+        Cell::rate(m.rate()),
+        Cell::ms(m.latency.p50()),
+        Cell::ms(m.latency.p99()),
+        Cell::Num(cpu_us, 0),
+        Cell::int(m.accepted),
+        Cell::int(m.errors),
+        Cell::ratio(m.rate(), baseline),
+    ]
 }
 
 /// Runs the scenario.
@@ -97,7 +82,7 @@ pub async fn run(ctx: &Ctx) -> anyhow::Result<Report> {
             ("naive + 50 µs timer thread", &mut awake),
         ] {
             let mut row = vec![Cell::text(label), Cell::text(writer), Cell::int(1u64)];
-            row.extend(m.cells(base));
+            row.extend(cells(m, base));
             table.row(row);
         }
         for c in CONCURRENCY {
@@ -107,7 +92,7 @@ pub async fn run(ctx: &Ctx) -> anyhow::Result<Report> {
                 Cell::text("daemon over HTTP"),
                 Cell::int(c as u64),
             ];
-            row.extend(m.cells(base));
+            row.extend(cells(m, base));
             table.row(row);
         }
         let mut m = store_direct(ctx, sync, dur).await?;
@@ -116,7 +101,7 @@ pub async fn run(ctx: &Ctx) -> anyhow::Result<Report> {
             Cell::text("Store::submit, no HTTP"),
             Cell::int(STORE_TASKS as u64),
         ];
-        row.extend(m.cells(base));
+        row.extend(cells(m, base));
         table.row(row);
     }
     report.tables.push(table);
@@ -246,68 +231,15 @@ async fn daemon_http(
     let url = format!("{}/api/jobs", d.url);
     // Every submitter opens its connection first.
     let (h, u) = (http.clone(), url.clone());
-    ctx.on_client(async move { load(h, u, c, Duration::from_secs(30), 3, "warm").await })
+    ctx.on_client(async move { load::run(h, u, c, Duration::from_secs(30), 3, "warm").await })
         .await?;
     let before = cpu::now()?;
     let mut m = ctx
-        .on_client(async move { load(http, url, c, dur, u64::MAX, "job").await })
+        .on_client(async move { load::run(http, url, c, dur, u64::MAX, "job").await })
         .await?;
     m.cpu = cpu::now()?.since(&before).daemon();
     d.stop().await;
     Ok(m)
-}
-
-/// Runs `c` submitters, each until `dur` has passed or it has sent `per_task` jobs.
-async fn load(
-    http: reqwest::Client,
-    url: String,
-    c: usize,
-    dur: Duration,
-    per_task: u64,
-    prefix: &'static str,
-) -> anyhow::Result<Measured> {
-    let url = Arc::new(url);
-    let t0 = Instant::now();
-    let mut tasks = Vec::new();
-    for task in 0..c {
-        let (http, url) = (http.clone(), url.clone());
-        tasks.push(tokio::spawn(async move {
-            let mut m = Measured::default();
-            let mut i = 0;
-            while i < per_task && t0.elapsed() < dur {
-                let id = format!("{prefix}-{task}-{i}");
-                let body = serde_json::to_vec(&workload::text_job(&id, i))?;
-                let t = Instant::now();
-                let resp = http
-                    .post(url.as_str())
-                    .header("x-api-key", SUBMIT_KEY)
-                    .header("content-type", "application/json")
-                    .body(body)
-                    .send()
-                    .await
-                    .context("POST /api/jobs")?;
-                let status = resp.status();
-                resp.bytes().await.context("reading the answer")?;
-                if status == reqwest::StatusCode::ACCEPTED {
-                    m.latency.push(t.elapsed());
-                    m.accepted += 1;
-                } else {
-                    m.errors += 1;
-                }
-                i += 1;
-            }
-            anyhow::Ok(m)
-        }));
-    }
-    let mut total = Measured::default();
-    for t in tasks {
-        let m = t.await.context("submitter panicked")??;
-        total.accepted += m.accepted;
-        total.errors += m.errors;
-        total.latency.extend(&m.latency);
-    }
-    total.secs = t0.elapsed().as_secs_f64();
-    Ok(total)
 }
 
 /// `STORE_TASKS` tasks calling `Store::submit` on a fresh store for `dur`.

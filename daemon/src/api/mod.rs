@@ -29,7 +29,7 @@ pub use error::ApiError;
 pub use jobs::image_kind;
 pub use openapi::ApiDoc;
 pub use queue::{queue_health, queue_state};
-pub use telemetry::rate;
+pub use telemetry::{rate, webhooks_telemetry};
 
 use crate::auth::{Caller, Keys, Role};
 use crate::config::Config;

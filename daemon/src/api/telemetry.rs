@@ -33,6 +33,18 @@ pub fn quantile(sorted: &[u64], q: f64) -> f64 {
     sorted[rank - 1] as f64
 }
 
+/// Webhook delivery counts, as telemetry and the event stream show them.
+pub fn webhooks_telemetry(snap: &crate::store::Snapshot) -> WebhooksTelemetry {
+    let (delivered, failed) = (snap.get("webhooks_delivered"), snap.get("webhooks_failed"));
+    WebhooksTelemetry {
+        total: snap.get("webhooks_total"),
+        delivered,
+        failed,
+        pending: snap.get("webhooks_pending"),
+        success_rate: rate(delivered, failed),
+    }
+}
+
 /// `GET /api/telemetry`.
 #[utoipa::path(get, path = "/api/telemetry", tag = "telemetry", security(("api_key" = []), ("bearer" = [])), responses((status = 200, body = Telemetry), (status = 400, description = "Invalid request", body = ErrorBody), (status = 401, description = "Missing or unknown key", body = ErrorBody), (status = 403, description = "Key lacks the role", body = ErrorBody)))]
 pub async fn get_telemetry(
@@ -55,7 +67,6 @@ pub async fn get_telemetry(
     } else {
         (snap.get("processing_ms_sum") as f64 / count as f64 * 10.0).round() / 10.0
     };
-    let (delivered, failed) = (snap.get("webhooks_delivered"), snap.get("webhooks_failed"));
     let external = state.store.telemetry_latest().await?;
     Ok(Json(Telemetry {
         jobs: JobsTelemetry {
@@ -68,13 +79,7 @@ pub async fn get_telemetry(
                 p95_processing_time: quantile(&recent, 0.95),
             },
         },
-        webhooks: WebhooksTelemetry {
-            total: snap.get("webhooks_total"),
-            delivered,
-            failed,
-            pending: snap.get("webhooks_pending"),
-            success_rate: rate(delivered, failed),
-        },
+        webhooks: webhooks_telemetry(&snap),
         queue: QueueTelemetry {
             size: by_status.pending + by_status.processing,
             health: queue_health(by_status.pending, &state.config.queue).into(),

@@ -1,7 +1,7 @@
 //! The live event stream, `GET /api/events` (Server-Sent Events).
 //!
 //! Contract: each SSE message has `event:` set to one of `job`, `queue`, `server`, `telemetry`,
-//! `alert`, `resync`, an `id:` that increases by one per event, and `data:` holding the JSON below.
+//! `alert`, `webhooks`, `resync`, an `id:` that increases by one per event, and `data:` holding the JSON below.
 //! A client that reconnects with `Last-Event-ID` receives every event it missed while they are
 //! still in the daemon's ring; otherwise it receives `resync` first and should refetch state over
 //! HTTP. A reader too slow to keep up also gets `resync`. Comment lines (`:`) are keep-alives.
@@ -28,6 +28,8 @@ pub enum StreamEvent {
     Telemetry(TelemetryUpdate),
     /// A built-in alert became pending, fired or resolved.
     Alert(crate::AlertEvent),
+    /// Webhook delivery counts changed (the same figures as telemetry's `webhooks`).
+    Webhooks(crate::WebhooksTelemetry),
     /// Events were missed: refetch state over HTTP.
     Resync(Resync),
 }
@@ -41,6 +43,7 @@ impl StreamEvent {
             StreamEvent::Server(_) => "server",
             StreamEvent::Telemetry(_) => "telemetry",
             StreamEvent::Alert(_) => "alert",
+            StreamEvent::Webhooks(_) => "webhooks",
             StreamEvent::Resync(_) => "resync",
         }
     }
@@ -53,6 +56,7 @@ impl StreamEvent {
             StreamEvent::Server(x) => serde_json::to_string(x),
             StreamEvent::Telemetry(x) => serde_json::to_string(x),
             StreamEvent::Alert(x) => serde_json::to_string(x),
+            StreamEvent::Webhooks(x) => serde_json::to_string(x),
             StreamEvent::Resync(x) => serde_json::to_string(x),
         };
         v.unwrap_or_else(|_| "{}".into())
@@ -66,6 +70,7 @@ impl StreamEvent {
             "server" => StreamEvent::Server(serde_json::from_str(data)?),
             "telemetry" => StreamEvent::Telemetry(serde_json::from_str(data)?),
             "alert" => StreamEvent::Alert(serde_json::from_str(data)?),
+            "webhooks" => StreamEvent::Webhooks(serde_json::from_str(data)?),
             _ => StreamEvent::Resync(serde_json::from_str(data).unwrap_or(Resync {
                 reason: format!("unknown event {name}"),
             })),
