@@ -15,12 +15,26 @@ use crate::daemon::{self, READ_KEY, Running, SUBMIT_KEY};
 use crate::report::{Cell, Report, Table};
 use crate::seed::{self, Seeded};
 use crate::stats::Samples;
-use crate::workload;
+use crate::{load, workload};
+
+/// What a request asks.
+#[derive(Debug, Clone, Copy)]
+enum Kind {
+    Health,
+    Telemetry,
+    Submit,
+    Metrics,
+    JobById,
+    FirstPage,
+    ByStatus(&'static str),
+    Search,
+}
 
 /// One request kind.
 #[derive(Debug, Clone, Copy)]
 struct Endpoint {
     label: &'static str,
+    kind: Kind,
     /// Hot path (the issue's question) or a guide figure.
     hot: bool,
     /// Requests timed (full run); `--quick` takes a fifth.
@@ -30,41 +44,55 @@ struct Endpoint {
 const ENDPOINTS: &[Endpoint] = &[
     Endpoint {
         label: "GET /api/health",
+        kind: Kind::Health,
         hot: true,
         reps: 2000,
     },
     Endpoint {
         label: "GET /api/telemetry",
+        kind: Kind::Telemetry,
         hot: true,
         reps: 2000,
     },
     Endpoint {
         label: "POST /api/jobs",
+        kind: Kind::Submit,
         hot: true,
         reps: 1000,
     },
     Endpoint {
         label: "GET /metrics",
+        kind: Kind::Metrics,
         hot: true,
         reps: 1000,
     },
     Endpoint {
         label: "GET /api/jobs/{id}",
+        kind: Kind::JobById,
         hot: false,
         reps: 1000,
     },
     Endpoint {
         label: "GET /api/jobs?limit=50",
+        kind: Kind::FirstPage,
         hot: false,
         reps: 500,
     },
     Endpoint {
         label: "GET /api/jobs?status=failed&limit=50",
+        kind: Kind::ByStatus("failed"),
         hot: false,
         reps: 50,
     },
     Endpoint {
+        label: "GET /api/jobs?status=completed&limit=50",
+        kind: Kind::ByStatus("completed"),
+        hot: false,
+        reps: 5,
+    },
+    Endpoint {
         label: "GET /api/jobs?q=<no match>&limit=50",
+        kind: Kind::Search,
         hot: false,
         reps: 5,
     },
@@ -147,21 +175,24 @@ pub async fn run(ctx: &Ctx) -> anyhow::Result<Report> {
 
     let depths: Vec<u64> = ctx.size(vec![0, 10_000, 100_000], vec![0, 10_000]);
     let mut t = Table::new(
-        "POST /api/jobs latency in ms vs jobs already pending (synchronous=NORMAL, so no fsync)",
+        "POST /api/jobs vs jobs already pending (synchronous=NORMAL, so no fsync): latency in ms of \
+         sequential submits, then jobs/s from 16 submitters",
         &[
             "pending ahead",
             "requests",
             "p50",
             "p99",
             "p50 vs none pending",
+            "jobs/s, 16 submitters",
+            "jobs/s vs none pending",
         ],
     );
-    let mut base = f64::NAN;
+    let (mut base, mut base_rate) = (f64::NAN, f64::NAN);
     for depth in depths {
-        let mut s = submit_vs_pending(ctx, depth).await?;
+        let (mut s, rate) = submit_vs_pending(ctx, depth).await?;
         let p50 = s.p50();
         if depth == 0 {
-            base = p50;
+            (base, base_rate) = (p50, rate);
         }
         t.row(vec![
             Cell::int(depth),
@@ -169,6 +200,8 @@ pub async fn run(ctx: &Ctx) -> anyhow::Result<Report> {
             Cell::ms(p50),
             Cell::ms(s.p99()),
             Cell::ratio(p50, base),
+            Cell::rate(rate),
+            Cell::ratio(rate, base_rate),
         ]);
     }
     report.tables.push(t);
@@ -189,8 +222,9 @@ pub async fn run(ctx: &Ctx) -> anyhow::Result<Report> {
 }
 
 /// Times sequential submits to a daemon whose queue already holds `pending` jobs (no
-/// history, a dead ComfyUI so none leaves); the store answers each with the job's position.
-async fn submit_vs_pending(ctx: &Ctx, pending: u64) -> anyhow::Result<Samples> {
+/// history, a dead ComfyUI so none leaves), then measures jobs/s from 16 submitters; the
+/// store answers each submit with the job's position.
+async fn submit_vs_pending(ctx: &Ctx, pending: u64) -> anyhow::Result<(Samples, f64)> {
     let dir = ctx.tempdir("bench-pending-")?;
     if pending > 0 {
         let db = dir.path().join("comfydash.db");
@@ -204,6 +238,7 @@ async fn submit_vs_pending(ctx: &Ctx, pending: u64) -> anyhow::Result<Samples> {
     let d = Running::start(dir, config).await?;
     let url = format!("{}/api/jobs", d.url);
     let reps: u64 = ctx.size(500, 100);
+    let u = url.clone();
     let samples = ctx
         .on_client(async move {
             let http = reqwest::Client::builder().no_proxy().build()?;
@@ -212,7 +247,7 @@ async fn submit_vs_pending(ctx: &Ctx, pending: u64) -> anyhow::Result<Samples> {
                 let body = workload::text_job(&format!("depth-{i}"), i);
                 let t = Instant::now();
                 let resp = http
-                    .post(&url)
+                    .post(&u)
                     .header("x-api-key", SUBMIT_KEY)
                     .json(&body)
                     .send()
@@ -229,8 +264,15 @@ async fn submit_vs_pending(ctx: &Ctx, pending: u64) -> anyhow::Result<Samples> {
             Ok(s)
         })
         .await?;
+    let dur = Duration::from_secs_f64(ctx.size(2.0, 0.5));
+    let burst = ctx
+        .on_client(async move {
+            let http = reqwest::Client::builder().no_proxy().build()?;
+            load::run(http, url, 16, dur, u64::MAX, "burst").await
+        })
+        .await?;
     d.stop().await;
-    Ok(samples)
+    Ok((samples, burst.rate()))
 }
 
 /// Seeds `n` jobs (none: empty store), starts a daemon and times every endpoint.
@@ -277,27 +319,27 @@ async fn time_all(url: String, n: u64, quick: bool) -> anyhow::Result<Vec<Sample
         .context("building the HTTP client")?;
     let mut out = Vec::new();
     let mut posted = 0u64;
-    for (k, e) in ENDPOINTS.iter().enumerate() {
+    for e in ENDPOINTS {
         let reps = if quick { (e.reps / 5).max(3) } else { e.reps };
         let warm = (reps / 10).clamp(1, 20);
         let mut s = Samples::new();
         for i in 0..warm + reps {
-            let req = match k {
-                0 => http.get(format!("{url}/api/health")),
-                1 => http
+            let req = match e.kind {
+                Kind::Health => http.get(format!("{url}/api/health")),
+                Kind::Telemetry => http
                     .get(format!("{url}/api/telemetry"))
                     .header("x-api-key", READ_KEY),
-                2 => {
+                Kind::Submit => {
                     posted += 1;
                     let body = workload::text_job(&format!("hot-{i}"), i);
                     http.post(format!("{url}/api/jobs"))
                         .header("x-api-key", SUBMIT_KEY)
                         .json(&body)
                 }
-                3 => http
+                Kind::Metrics => http
                     .get(format!("{url}/metrics"))
                     .header("authorization", format!("Bearer {READ_KEY}")),
-                4 => {
+                Kind::JobById => {
                     let id = if n > 0 {
                         format!("hist-{:08}", (i * 7919) % n)
                     } else {
@@ -306,13 +348,13 @@ async fn time_all(url: String, n: u64, quick: bool) -> anyhow::Result<Vec<Sample
                     http.get(format!("{url}/api/jobs/{id}"))
                         .header("x-api-key", READ_KEY)
                 }
-                5 => http
+                Kind::FirstPage => http
                     .get(format!("{url}/api/jobs?limit=50"))
                     .header("x-api-key", READ_KEY),
-                6 => http
-                    .get(format!("{url}/api/jobs?status=failed&limit=50"))
+                Kind::ByStatus(status) => http
+                    .get(format!("{url}/api/jobs?status={status}&limit=50"))
                     .header("x-api-key", READ_KEY),
-                _ => http
+                Kind::Search => http
                     .get(format!("{url}/api/jobs?q=lensia-404&limit=50"))
                     .header("x-api-key", READ_KEY),
             };

@@ -74,7 +74,11 @@ pub async fn run_all(cli: &Cli, ctx: &Ctx) -> anyhow::Result<()> {
         }
     }
     let machine = Machine::detect(&ctx.dir);
-    let command = std::env::args().collect::<Vec<_>>().join(" ");
+    // The program name without its path: `cargo run` and a direct call look the same.
+    let command = std::iter::once("comfydash-bench".to_string())
+        .chain(std::env::args().skip(1))
+        .collect::<Vec<_>>()
+        .join(" ");
     let started_at = chrono::Utc::now().to_rfc3339();
     println!(
         "# comfydash benchmarks{}",

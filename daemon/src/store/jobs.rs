@@ -279,7 +279,7 @@ pub(super) fn recent_processing_ms(conn: &Connection, n: usize) -> Result<Vec<u6
 impl Store {
     /// Stores a new job, or returns the existing one when the same request comes again.
     pub async fn submit(&self, new: NewJob) -> Result<Submitted, StoreError> {
-        self.write(move |c| {
+        let (seq, mut out) = self.write(move |c| {
             let existing: Option<String> = c
                 .prepare_cached("SELECT request_hash FROM jobs WHERE id = ?1")?
                 .query_row([&new.id], |r| r.get(0))
@@ -289,15 +289,7 @@ impl Store {
                     return Err(StoreError::Conflict(new.id));
                 }
                 let (seq, job) = load(c, &new.id)?;
-                let position = match job.status {
-                    JobStatus::Pending => Some(position(c, seq, job.priority)?),
-                    _ => None,
-                };
-                return Ok(Submitted {
-                    created: false,
-                    job,
-                    position,
-                });
+                return Ok((seq, Submitted { created: false, job, position: None }));
             }
             let pending: i64 =
                 c.query_row("SELECT value FROM counters WHERE name = 'pending'", [], |r| {
@@ -326,14 +318,15 @@ impl Store {
             bump(c, &[("total", 1), ("pending", 1)])?;
             event(c, &new.id, "submitted", None, Some(JobStatus::Pending), &new.actor, None)?;
             let (seq, job) = load(c, &new.id)?;
-            let position = Some(position(c, seq, job.priority)?);
-            Ok(Submitted {
-                created: true,
-                job,
-                position,
-            })
+            Ok((seq, Submitted { created: true, job, position: None }))
         })
-        .await
+        .await?;
+        // Counting the queue ahead is O(pending): do it on a reader, not in the writer's transaction.
+        if out.job.status == JobStatus::Pending {
+            let priority = out.job.priority;
+            out.position = Some(self.read(move |c| position(c, seq, priority)).await?);
+        }
+        Ok(out)
     }
 
     /// One job.

@@ -160,6 +160,11 @@ CREATE TABLE alert_deliveries (
 CREATE INDEX alert_deliveries_queue ON alert_deliveries(channel, status, id);
 CREATE INDEX alert_deliveries_created ON alert_deliveries(created_at);
 "#,
+    // 4: listing by status in acceptance order (the console's status filter) without sorting
+    // every job in that status.
+    r#"
+CREATE INDEX jobs_status_seq ON jobs(status, seq);
+"#,
 ];
 
 /// The schema version this build writes.
