@@ -298,6 +298,16 @@ async fn server_errors_are_retried_with_the_same_id_and_fresh_signatures() {
     assert_eq!(codes, [500, 500, 500, 200]);
     assert_eq!(ev["attempts"][0]["response"], "oops, try later");
     assert!(ev["attempts"][0]["latency_ms"].is_u64());
+    // The same attempts are in the job's own log, for the console's job detail.
+    let log = h.get("/api/jobs/r1/events", Some(READ_KEY)).await.body;
+    let in_log: Vec<Value> = log["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["kind"] == "webhook_attempt")
+        .map(|e| e["detail"]["status_code"].clone())
+        .collect();
+    assert_eq!(in_log, [500, 500, 500, 200]);
     for hit in &hits {
         if let Some(r) = verify(SECRET, hit) {
             assert_eq!(r, Ok("job.cancelled".into()));

@@ -289,6 +289,24 @@ impl Store {
             if moved == 1 && status != WebhookStatus::Pending {
                 bump(c, &[("webhooks_pending", -1), (counter(status), 1)])?;
             }
+            // Each attempt also goes into the job's own log, so the console and `jobs events`
+            // show deliveries beside the state changes.
+            let job: Option<String> = c
+                .prepare_cached(
+                    "SELECT e.job_id FROM webhook_events e JOIN jobs j ON j.id = e.job_id WHERE e.id = ?1",
+                )?
+                .query_row([&a.event_id], |r| r.get(0))
+                .optional()?;
+            if let Some(job) = job {
+                let detail = serde_json::json!({
+                    "webhook_id": a.event_id,
+                    "status_code": a.status_code,
+                    "latency_ms": a.latency_ms,
+                    "error": a.error,
+                    "outcome": status.as_str(),
+                });
+                super::jobs::event(c, &job, "webhook_attempt", None, None, "webhook", Some(&detail))?;
+            }
             Ok(())
         })
         .await
