@@ -135,18 +135,7 @@ impl Client {
                 source,
             })?;
         if !status.is_success() {
-            return Err(match serde_json::from_slice::<ErrorBody>(&bytes) {
-                Ok(e) => ClientError::Api {
-                    status: status.as_u16(),
-                    code: e.error.code,
-                    message: e.error.message,
-                },
-                Err(_) => ClientError::Api {
-                    status: status.as_u16(),
-                    code: "http_error".into(),
-                    message: String::from_utf8_lossy(&bytes).chars().take(200).collect(),
-                },
-            });
+            return Err(api_error(status.as_u16(), &bytes));
         }
         // A 204 (delete) has no body: read it as JSON null.
         let body: &[u8] = if bytes.is_empty() { b"null" } else { &bytes };
@@ -295,18 +284,7 @@ impl Client {
         if !resp.status().is_success() {
             let status = resp.status().as_u16();
             let body = resp.bytes().await.unwrap_or_default();
-            return Err(match serde_json::from_slice::<ErrorBody>(&body) {
-                Ok(e) => ClientError::Api {
-                    status,
-                    code: e.error.code,
-                    message: e.error.message,
-                },
-                Err(_) => ClientError::Api {
-                    status,
-                    code: "http_error".into(),
-                    message: String::new(),
-                },
-            });
+            return Err(api_error(status, &body));
         }
         let mut parser = crate::sse::SseParser::new();
         let stream = resp
@@ -542,23 +520,28 @@ impl Client {
         let status = resp.status();
         if !status.is_success() {
             let body = resp.bytes().await.unwrap_or_default();
-            return Err(match serde_json::from_slice::<ErrorBody>(&body) {
-                Ok(e) => ClientError::Api {
-                    status: status.as_u16(),
-                    code: e.error.code,
-                    message: e.error.message,
-                },
-                Err(_) => ClientError::Api {
-                    status: status.as_u16(),
-                    code: "http_error".into(),
-                    message: String::from_utf8_lossy(&body).chars().take(200).collect(),
-                },
-            });
+            return Err(api_error(status.as_u16(), &body));
         }
         Ok(OutputDownload {
             resp,
             base: self.base.clone(),
         })
+    }
+}
+
+/// The daemon's error body as a [`ClientError`], or the start of whatever else it sent.
+fn api_error(status: u16, body: &[u8]) -> ClientError {
+    match serde_json::from_slice::<ErrorBody>(body) {
+        Ok(e) => ClientError::Api {
+            status,
+            code: e.error.code,
+            message: e.error.message,
+        },
+        Err(_) => ClientError::Api {
+            status,
+            code: "http_error".into(),
+            message: String::from_utf8_lossy(body).chars().take(200).collect(),
+        },
     }
 }
 
