@@ -65,6 +65,14 @@ pub struct DaemonArgs {
     /// Config file (TOML) [default: <config dir>/config.toml when it exists].
     #[arg(long, env = "COMFYDASH_CONFIG")]
     pub config: Option<PathBuf>,
+    /// Webhook signing secret `whsec_…`; repeat (or comma-separate) to sign with several during rotation.
+    #[arg(
+        long = "webhook-secret",
+        env = "COMFYDASH_WEBHOOK_SECRET",
+        value_delimiter = ',',
+        hide_env_values = true
+    )]
+    pub webhook_secret: Vec<String>,
 }
 
 /// `comfydash tui`.

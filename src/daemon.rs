@@ -39,6 +39,7 @@ pub fn load_config(args: &DaemonArgs) -> Result<Config, ConfigError> {
         comfyui_urls: args.comfyui_url.clone(),
         data_dir: args.data_dir.clone(),
         config: args.config.clone(),
+        webhook_secrets: args.webhook_secret.clone(),
     };
     let env: HashMap<String, String> = std::env::vars().collect();
     Config::load(&overrides, &env)

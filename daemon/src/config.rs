@@ -52,6 +52,8 @@ pub struct Overrides {
     pub data_dir: Option<PathBuf>,
     /// `--config` / `COMFYDASH_CONFIG`.
     pub config: Option<PathBuf>,
+    /// `--webhook-secret` (repeated or comma-separated) / `COMFYDASH_WEBHOOK_SECRET`.
+    pub webhook_secrets: Vec<String>,
 }
 
 /// One ComfyUI server.
@@ -611,6 +613,9 @@ impl Config {
                 .map(String::from)
                 .collect();
         }
+        if !ov.webhook_secrets.is_empty() {
+            cfg.webhooks.secrets = ov.webhook_secrets.clone();
+        }
         cfg.alerts.apply_env(env);
         cfg.validate()?;
         Ok(cfg)
@@ -824,6 +829,25 @@ timeout = "100ms"
         };
         let c = Config::load(&ov, &env).unwrap();
         assert_eq!(c.listen.port(), 9100);
+        // The flag wins over COMFYDASH_WEBHOOK_SECRET.
+        let secret = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
+        let mut env2 = env.clone();
+        env2.insert(
+            "COMFYDASH_WEBHOOK_SECRET".into(),
+            "whsec_c2VjcmV0LWZyb20tdGhlLWVudmlyb25tZW50".into(),
+        );
+        let ov2 = Overrides {
+            webhook_secrets: vec![secret.into()],
+            ..ov.clone()
+        };
+        assert_eq!(
+            Config::load(&ov2, &env2).unwrap().webhooks.secrets,
+            vec![secret.to_string()]
+        );
+        assert_eq!(
+            Config::load(&ov, &env2).unwrap().webhooks.secrets,
+            vec!["whsec_c2VjcmV0LWZyb20tdGhlLWVudmlyb25tZW50".to_string()]
+        );
         assert_eq!(c.servers.len(), 2);
         assert_eq!(c.servers[1].name, "comfyui-1");
     }
