@@ -6,7 +6,7 @@ use comfydash_wire::Severity;
 use serde_json::{Value, json};
 
 use super::deliver::{Answer, Attempt, Outcome, judge_status, retry_after_header, secs, snippet};
-use super::message::{Line, Message, fit, width};
+use super::message::{Line, Markup, Message, fit, width};
 use super::state::Change;
 
 const CONTENT_LIMIT: usize = 2000;
@@ -44,17 +44,14 @@ pub fn escape(s: &str) -> String {
     out
 }
 
+const MARKUP: Markup = Markup {
+    escape,
+    bold: ("**", "**"),
+    italic: ("*", "*"),
+};
+
 fn render(l: &Line) -> String {
-    if l.label.is_empty() {
-        return format!("{} {}", l.icon, escape(&l.text));
-    }
-    format!(
-        "{} **{}** {} *({})*",
-        l.icon,
-        escape(&l.label),
-        escape(&l.text),
-        escape(&l.detail)
-    )
+    l.render(&MARKUP)
 }
 
 impl Discord {

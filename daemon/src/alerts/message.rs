@@ -35,6 +35,44 @@ pub struct Line {
     pub detail: String,
 }
 
+/// How a channel marks up a line: its escape and its bold and italic delimiters.
+pub struct Markup {
+    /// Escapes text for the channel.
+    pub escape: fn(&str) -> String,
+    /// Around the label.
+    pub bold: (&'static str, &'static str),
+    /// Around the detail.
+    pub italic: (&'static str, &'static str),
+}
+
+impl Line {
+    /// The line in a channel's markup: `icon label text (detail)`, or `icon text` without a label.
+    pub fn render(&self, m: &Markup) -> String {
+        let e = m.escape;
+        if self.label.is_empty() {
+            return format!("{} {}", self.icon, e(&self.text));
+        }
+        format!(
+            "{} {}{}{} {} {}({}){}",
+            self.icon,
+            m.bold.0,
+            e(&self.label),
+            m.bold.1,
+            e(&self.text),
+            m.italic.0,
+            e(&self.detail),
+            m.italic.1
+        )
+    }
+}
+
+/// `& < >` escaped: all that Slack's mrkdwn and Telegram's HTML mode need.
+pub fn escape_amp_lt_gt(s: &str) -> String {
+    s.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+}
+
 impl Message {
     /// A test message from `source`.
     pub fn test(source: &str) -> Message {

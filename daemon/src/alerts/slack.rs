@@ -4,7 +4,7 @@
 use serde_json::json;
 
 use super::deliver::{Answer, Attempt, Outcome, judge_status, snippet};
-use super::message::{Line, Message, fit};
+use super::message::{Line, Markup, Message, escape_amp_lt_gt as escape, fit};
 
 /// Slack accepts far more, but a longer alert message is unreadable.
 const LIMIT: usize = 4000;
@@ -16,24 +16,14 @@ pub struct Slack {
     pub url: String,
 }
 
-/// Slack's three escapes (mrkdwn reads `<...>` as links and mentions).
-pub fn escape(s: &str) -> String {
-    s.replace('&', "&amp;")
-        .replace('<', "&lt;")
-        .replace('>', "&gt;")
-}
+const MARKUP: Markup = Markup {
+    escape,
+    bold: ("*", "*"),
+    italic: ("_", "_"),
+};
 
 fn render(l: &Line) -> String {
-    if l.label.is_empty() {
-        return format!("{} {}", l.icon, escape(&l.text));
-    }
-    format!(
-        "{} *{}* {} _({})_",
-        l.icon,
-        escape(&l.label),
-        escape(&l.text),
-        escape(&l.detail)
-    )
+    l.render(&MARKUP)
 }
 
 impl Slack {

@@ -4,7 +4,7 @@
 use serde_json::{Value, json};
 
 use super::deliver::{Answer, Attempt, Outcome, judge_status, secs, snippet};
-use super::message::{Line, Message, fit, plain};
+use super::message::{Line, Markup, Message, escape_amp_lt_gt as escape, fit, plain};
 
 /// Telegram's limit on a message's text.
 pub const LIMIT: usize = 4096;
@@ -20,24 +20,14 @@ pub struct Telegram {
     pub chat_id: String,
 }
 
-/// The three characters Telegram's HTML mode needs escaped.
-pub fn escape(s: &str) -> String {
-    s.replace('&', "&amp;")
-        .replace('<', "&lt;")
-        .replace('>', "&gt;")
-}
+const MARKUP: Markup = Markup {
+    escape,
+    bold: ("<b>", "</b>"),
+    italic: ("<i>", "</i>"),
+};
 
 fn render(l: &Line) -> String {
-    if l.label.is_empty() {
-        return format!("{} {}", l.icon, escape(&l.text));
-    }
-    format!(
-        "{} <b>{}</b> {} <i>({})</i>",
-        l.icon,
-        escape(&l.label),
-        escape(&l.text),
-        escape(&l.detail)
-    )
+    l.render(&MARKUP)
 }
 
 impl Telegram {
