@@ -104,20 +104,12 @@ impl Client {
         &self.base
     }
 
-    async fn call<B: Serialize, T: DeserializeOwned>(
-        &self,
-        method: Method,
-        path: &str,
-        body: Option<&B>,
-    ) -> Result<(StatusCode, T), ClientError> {
-        let url = format!("{}{}", self.base, path);
-        let mut req = self.http.request(method, &url);
-        if let Some(k) = &self.key {
-            req = req.header("x-api-key", k);
-        }
-        if let Some(b) = body {
-            req = req.json(b);
-        }
+    /// Adds the key, sends, and checks the protocol version of the answer.
+    async fn send(&self, req: reqwest::RequestBuilder) -> Result<reqwest::Response, ClientError> {
+        let req = match &self.key {
+            Some(k) => req.header("x-api-key", k),
+            None => req,
+        };
         let resp = req
             .send()
             .await
@@ -126,6 +118,21 @@ impl Client {
                 source,
             })?;
         check_protocol(&resp)?;
+        Ok(resp)
+    }
+
+    async fn call<B: Serialize, T: DeserializeOwned>(
+        &self,
+        method: Method,
+        path: &str,
+        body: Option<&B>,
+    ) -> Result<(StatusCode, T), ClientError> {
+        let url = format!("{}{}", self.base, path);
+        let mut req = self.http.request(method, &url);
+        if let Some(b) = body {
+            req = req.json(b);
+        }
+        let resp = self.send(req).await?;
         let status = resp.status();
         let bytes = resp
             .bytes()
@@ -266,21 +273,11 @@ impl Client {
             .stream_http
             .get(format!("{}/api/events", self.base))
             .header("accept", "text/event-stream");
-        if let Some(k) = &self.key {
-            req = req.header("x-api-key", k);
-        }
         if let Some(id) = last_id {
             req = req.header("last-event-id", id.to_string());
         }
         let base = self.base.clone();
-        let resp = req
-            .send()
-            .await
-            .map_err(|source| ClientError::Unreachable {
-                url: base.clone(),
-                source,
-            })?;
-        check_protocol(&resp)?;
+        let resp = self.send(req).await?;
         if !resp.status().is_success() {
             let status = resp.status().as_u16();
             let body = resp.bytes().await.unwrap_or_default();
@@ -501,22 +498,12 @@ impl OutputDownload {
 impl Client {
     /// `GET /api/jobs/{id}/outputs/{index}`: the file, streamed (no overall time limit).
     pub async fn output(&self, id: &str, index: u32) -> Result<OutputDownload, ClientError> {
-        let mut req = self.stream_http.get(format!(
+        let req = self.stream_http.get(format!(
             "{}/api/jobs/{}/outputs/{index}",
             self.base,
             path_segment(id)
         ));
-        if let Some(k) = &self.key {
-            req = req.header("x-api-key", k);
-        }
-        let resp = req
-            .send()
-            .await
-            .map_err(|source| ClientError::Unreachable {
-                url: self.base.clone(),
-                source,
-            })?;
-        check_protocol(&resp)?;
+        let resp = self.send(req).await?;
         let status = resp.status();
         if !status.is_success() {
             let body = resp.bytes().await.unwrap_or_default();
