@@ -61,7 +61,8 @@ async fn wait_for_signal() {
     }
 }
 
-/// On SIGHUP, loads the configuration again and applies what can change live (keys, templates).
+/// On SIGHUP, loads the configuration again and applies what can change live (keys, templates,
+/// outbound allow list, servers).
 #[cfg(unix)]
 fn spawn_reload_on_hangup(args: DaemonArgs, reloader: comfydash_daemon::Reloader) {
     use tokio::signal::unix::{SignalKind, signal};
@@ -72,8 +73,12 @@ fn spawn_reload_on_hangup(args: DaemonArgs, reloader: comfydash_daemon::Reloader
         while hup.recv().await.is_some() {
             match load_config(&args) {
                 Ok(config) => {
-                    for note in reloader.reload(&config) {
-                        tracing::warn!("{note}");
+                    let report = reloader.reload(&config).await;
+                    for change in report.applied {
+                        tracing::info!("{change}");
+                    }
+                    for warning in report.warnings {
+                        tracing::warn!("{warning}");
                     }
                 }
                 Err(e) => {

@@ -197,3 +197,89 @@ fn sighup_reloads_keys_without_dropping_work() {
         "daemon exited on SIGHUP"
     );
 }
+
+#[test]
+fn sighup_applies_a_changed_server_list() {
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let s = rt.block_on(crate::servers::sims(2, 50));
+    let dir = tempfile::tempdir().unwrap();
+    let servers = |list: &[(&str, &comfydash_sim::Sim)]| {
+        let mut toml = FAST_TOML.to_string();
+        for (name, sim) in list {
+            toml.push_str(&format!(
+                "[[servers]]\nname = \"{name}\"\nurl = \"{}\"\n",
+                sim.url()
+            ));
+        }
+        toml
+    };
+    let mut p = Proc::spawn_configured(dir.path(), &[], &servers(&[("gpu0", &s[0])]));
+    let http = blocking_client();
+    let listed = || -> Vec<(String, String)> {
+        let b: serde_json::Value = http
+            .get(format!("{}/api/servers", p.url))
+            .header("X-API-Key", ADMIN_KEY)
+            .send()
+            .unwrap()
+            .json()
+            .unwrap();
+        b["servers"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|s| {
+                let f = |k: &str| s[k].as_str().unwrap_or_default().to_string();
+                (f("name"), f("status"))
+            })
+            .collect()
+    };
+    let wait_for = |want: Vec<(&str, &str)>| {
+        let want: Vec<(String, String)> = want
+            .into_iter()
+            .map(|(a, b)| (a.to_string(), b.to_string()))
+            .collect();
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while listed() != want {
+            assert!(Instant::now() < deadline, "servers: {:?}", listed());
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    };
+    wait_for(vec![("gpu0", "up")]);
+    std::fs::write(
+        dir.path().join("test-config.toml"),
+        servers(&[("gpu0", &s[0]), ("gpu1", &s[1])]),
+    )
+    .unwrap();
+    send_signal(p.child.id(), "HUP");
+    wait_for(vec![("gpu0", "up"), ("gpu1", "up")]);
+    std::fs::write(
+        dir.path().join("test-config.toml"),
+        servers(&[("gpu1", &s[1])]),
+    )
+    .unwrap();
+    send_signal(p.child.id(), "HUP");
+    wait_for(vec![("gpu1", "up")]);
+    let r = http
+        .post(format!("{}/api/jobs", p.url))
+        .header("X-API-Key", SUBMIT_KEY)
+        .json(&json!({"job_id": "after", "prompt": crate::servers::slow(3)}))
+        .send()
+        .unwrap();
+    assert_eq!(r.status(), 202);
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while s[1].executed_count() < 1 {
+        assert!(Instant::now() < deadline, "job never ran on gpu1");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    assert_eq!(s[0].executed_count(), 0);
+    // A config that does not load keeps the running one.
+    std::fs::write(
+        dir.path().join("test-config.toml"),
+        "[[servers]]\nname = 1\n",
+    )
+    .unwrap();
+    send_signal(p.child.id(), "HUP");
+    std::thread::sleep(Duration::from_millis(200));
+    assert_eq!(listed(), vec![("gpu1".to_string(), "up".to_string())]);
+    assert!(p.child.try_wait().unwrap().is_none(), "daemon exited");
+}

@@ -307,9 +307,12 @@ impl Proc {
                 .arg(addr.to_string())
                 .arg("--data-dir")
                 .arg(data_dir)
-                .arg("--comfyui-url")
-                .arg(comfyui.join(","))
-                .env("DASHBOARD_API_KEY", SUBMIT_KEY)
+                .env_remove("COMFYUI_URL");
+            // Without URLs the servers come from the config file (and reload on SIGHUP).
+            if !comfyui.is_empty() {
+                cmd.arg("--comfyui-url").arg(comfyui.join(","));
+            }
+            cmd.env("DASHBOARD_API_KEY", SUBMIT_KEY)
                 .env("COMFYDASH_ADMIN_KEY", ADMIN_KEY)
                 .env("COMFYDASH_CONFIG", &config)
                 .env("COMFYDASH_LOG", "warn")

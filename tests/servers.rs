@@ -5,7 +5,7 @@ use serde_json::{Value, json};
 
 use crate::harness::*;
 
-fn slow(color: u32) -> Value {
+pub(crate) fn slow(color: u32) -> Value {
     json!({
         "1": {"class_type": "EmptyImage", "inputs": {"width": 8, "height": 8, "batch_size": 1, "color": color}},
         "2": {"class_type": "ImageBlur", "inputs": {"image": ["1", 0], "blur_radius": 1, "sigma": 1.0}},
@@ -13,7 +13,7 @@ fn slow(color: u32) -> Value {
     })
 }
 
-async fn sims(n: usize, ms: u64) -> Vec<Sim> {
+pub(crate) async fn sims(n: usize, ms: u64) -> Vec<Sim> {
     let mut v = Vec::new();
     for _ in 0..n {
         v.push(
@@ -28,7 +28,10 @@ async fn sims(n: usize, ms: u64) -> Vec<Sim> {
     v
 }
 
-async fn daemon(sims: &[Sim], f: impl FnOnce(&mut comfydash_daemon::config::Config)) -> Harness {
+pub(crate) async fn daemon(
+    sims: &[Sim],
+    f: impl FnOnce(&mut comfydash_daemon::config::Config),
+) -> Harness {
     let urls: Vec<String> = sims.iter().map(Sim::url).collect();
     let h = Harness::with(|c| {
         c.servers = urls

@@ -21,6 +21,8 @@ mod jobs;
 mod metrics;
 /// The OpenAPI document: golden file, coverage of every route, an independent validator.
 mod openapi;
+/// Reloading the server list while jobs run: added, removed, moved and revived servers.
+mod reload;
 /// Several servers: load sharing, failover, drain, watchdog, crash reconciliation.
 mod servers;
 /// The whole system under load and injected faults: nothing lost, nothing twice.

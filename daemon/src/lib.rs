@@ -110,11 +110,20 @@ pub struct Reloader {
     admin_key: String,
 }
 
+/// What a reload did.
+#[derive(Debug, Default)]
+pub struct ReloadReport {
+    /// Changes applied, one line each (servers added, removed, moved).
+    pub applied: Vec<String>,
+    /// What needs attention: template problems, and what only applies at the next restart.
+    pub warnings: Vec<String>,
+}
+
 impl Reloader {
-    /// Applies a re-read configuration: API keys and workflow templates change at once, without
-    /// dropping work. Returns what could not be applied without a restart.
-    pub fn reload(&self, new: &Config) -> Vec<String> {
-        let mut notes = Vec::new();
+    /// Applies a re-read configuration without dropping work: API keys, workflow templates,
+    /// the outbound allow list and the server list (added servers start, removed ones drain).
+    pub async fn reload(&self, new: &Config) -> ReloadReport {
+        let mut report = ReloadReport::default();
         let mut keys = new.keys.clone();
         if !keys.iter().any(|k| k.role == Role::Admin) {
             keys.push(KeyConfig {
@@ -129,17 +138,24 @@ impl Reloader {
             .worker
             .reload_templates(new.worker.workflows_dir.as_deref())
         {
-            notes.push(format!("workflow templates: {w}"));
+            report.warnings.push(format!("workflow templates: {w}"));
         }
+        // The ComfyUI servers join the outbound guard before any pipeline can reach them.
+        let urls: Vec<String> = new.servers.iter().map(|s| s.url.clone()).collect();
+        if let Err(e) = self.state.outbound.update(&new.outbound.allow, &urls) {
+            report
+                .warnings
+                .push(format!("outbound allow list kept as it was: {e}"));
+        }
+        report.applied = self.state.worker.apply_servers(&new.servers).await;
         let old = &self.state.config;
-        if old.servers != new.servers {
-            notes.push("the server list changed: restart the daemon to apply it".into());
-        }
         if old.listen != new.listen || old.data_dir != new.data_dir {
-            notes.push("listen address and data dir apply at the next restart".into());
+            report
+                .warnings
+                .push("listen address and data dir apply at the next restart".into());
         }
         tracing::info!(keys = keys.len(), "configuration reloaded");
-        notes
+        report
     }
 }
 
@@ -196,17 +212,6 @@ pub async fn start(mut config: Config, listener: TcpListener) -> Result<Daemon, 
         config.events.progress_interval,
     );
     let servers = Servers::new(&config.servers, bus.clone());
-    for (idx, s) in config.servers.iter().enumerate() {
-        let key = format!("server_mode:{}", s.name);
-        if let Ok(Some(mode)) = store.setting(&key).await
-            && let Some(mode) = servers::Mode::parse(&mode)
-            && mode != servers::Mode::Active
-        {
-            tracing::info!(server = %s.name, mode = mode.as_str(), "server mode kept from before the restart");
-            servers.set_mode(idx, mode);
-        }
-    }
-    servers.spawn_probers(config.probe.clone(), shutdown.clone());
     pruner::spawn(
         store.clone(),
         config.retention.clone(),
@@ -229,8 +234,9 @@ pub async fn start(mut config: Config, listener: TcpListener) -> Result<Daemon, 
         servers.clone(),
         fetcher,
         metrics.clone(),
+        shutdown.clone(),
     );
-    worker.spawn(&config, shutdown.clone());
+    worker.start().await;
     let sampler = stats::Sampler::new(config.stats.interval, config.stats.window);
     sampler.spawn(store.clone(), shutdown.clone());
     webhooks.spawn(shutdown.clone());

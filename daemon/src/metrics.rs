@@ -226,7 +226,11 @@ impl Metrics {
                 c.inc_by(snap.get(key).saturating_sub(c.get()));
             }
             self.queue_paused.set(snap.paused as i64);
+            // Reset, so a server removed on reload leaves no stale series behind.
             self.server_up.reset();
+            self.server_latency.reset();
+            self.server_vram.reset();
+            self.server_in_flight.reset();
             for s in servers.all() {
                 let status = serde_json::to_value(s.status)
                     .ok()

@@ -4,7 +4,11 @@
 //! - `GET /system_stats` every `probe.interval`, limited by `probe.timeout`;
 //! - marks a server up on success (with latency and VRAM), down after
 //!   `probe.failures_before_down` consecutive failures;
-//! - stops on shutdown.
+//! - stops on shutdown, or when its server is removed from the configuration and has drained.
+//!
+//! Entries are never deleted, so a server's index stays valid for its pipeline; a server
+//! removed on reload is `Removing` (shown as draining) until its pipeline has nothing left, then
+//! `Gone` (hidden).
 
 use std::sync::{Arc, RwLock};
 use std::time::{Duration, Instant};
@@ -45,6 +49,21 @@ pub struct ServerState {
     pub last_ok: Option<Instant>,
     /// Jobs submitted to it and not finished.
     pub in_flight: u32,
+    /// Shell command the watchdog runs to restart it.
+    pub restart_command: Option<String>,
+    /// Whether it is configured, being removed, or gone.
+    pub lifecycle: Lifecycle,
+}
+
+/// Where a server is between configuration reloads.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Lifecycle {
+    /// In the configuration.
+    Live,
+    /// Removed from the configuration; finishing its in-flight jobs, taking nothing new.
+    Removing,
+    /// Removed and drained: hidden, its probe and pipeline stopped.
+    Gone,
 }
 
 /// What an operator wants from a server.
@@ -79,6 +98,7 @@ impl Mode {
 impl ServerState {
     fn derive(&mut self) {
         self.status = match (self.mode, self.health) {
+            (_, ServerStatus::Up) if self.lifecycle != Lifecycle::Live => ServerStatus::Draining,
             (Mode::Disabled, _) => ServerStatus::Disabled,
             (_, ServerStatus::Up) if self.stuck => ServerStatus::Stuck,
             (_, ServerStatus::Up) if self.mode == Mode::Draining => ServerStatus::Draining,
@@ -117,41 +137,65 @@ struct Device {
 impl Servers {
     /// Servers from configuration, all `unknown` until probed.
     pub fn new(config: &[ServerConfig], bus: Bus) -> Self {
-        let states = config
-            .iter()
-            .map(|s| ServerState {
-                name: s.name.clone(),
-                url: s.url.clone(),
-                status: ServerStatus::Unknown,
-                health: ServerStatus::Unknown,
-                mode: Mode::Active,
-                stuck: false,
-                latency_ms: None,
-                consecutive_failures: 0,
-                device: None,
-                vram: None,
-                version: None,
-                last_ok: None,
-                in_flight: 0,
-            })
-            .collect();
-        Servers {
-            inner: Arc::new(RwLock::new(states)),
+        let servers = Servers {
+            inner: Arc::new(RwLock::new(Vec::new())),
             bus,
+        };
+        for s in config {
+            servers.add(s);
         }
+        servers
     }
 
-    /// A copy of every server's state.
+    /// Adds a configured server (`unknown` until probed); returns its index.
+    pub fn add(&self, s: &ServerConfig) -> usize {
+        let mut all = self.inner.write().unwrap_or_else(|e| e.into_inner());
+        all.push(ServerState {
+            name: s.name.clone(),
+            url: s.url.clone(),
+            status: ServerStatus::Unknown,
+            health: ServerStatus::Unknown,
+            mode: Mode::Active,
+            stuck: false,
+            latency_ms: None,
+            consecutive_failures: 0,
+            device: None,
+            vram: None,
+            version: None,
+            last_ok: None,
+            in_flight: 0,
+            restart_command: s.restart_command.clone(),
+            lifecycle: Lifecycle::Live,
+        });
+        all.len() - 1
+    }
+
+    /// A copy of every shown server's state: configured ones, and removed ones still draining
+    /// (unless a configured server has taken over the name).
     pub fn all(&self) -> Vec<ServerState> {
+        let all = self.inner.read().unwrap_or_else(|e| e.into_inner());
+        all.iter().filter(|s| shown(&all, s)).cloned().collect()
+    }
+
+    /// Every entry, including removed ones; indexes match pipelines'.
+    pub fn entries(&self) -> Vec<ServerState> {
         self.inner.read().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+
+    /// The state of server `idx`, shown or not.
+    pub fn get(&self, idx: usize) -> Option<ServerState> {
+        self.inner
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(idx)
+            .cloned()
     }
 
     /// Names and statuses for `/api/health`.
     pub fn health(&self) -> Vec<ServerHealth> {
-        self.inner
-            .read()
-            .unwrap_or_else(|e| e.into_inner())
-            .iter()
+        let all = self.inner.read().unwrap_or_else(|e| e.into_inner());
+        all.iter()
+            .filter(|s| shown(&all, s))
             .map(|s| ServerHealth {
                 name: s.name.clone(),
                 status: s.status,
@@ -167,6 +211,10 @@ impl Servers {
             let Some(s) = all.get_mut(idx) else { return };
             f(s);
             s.derive();
+            // A consumer would list a gone server again; the reload's resync event removes it.
+            if s.lifecycle == Lifecycle::Gone {
+                return;
+            }
             ServerUpdate {
                 name: s.name.clone(),
                 status: s.status,
@@ -190,19 +238,71 @@ impl Servers {
             .unwrap_or(ServerStatus::Unknown)
     }
 
-    /// Index of the server called `name`.
+    /// Index of the shown server called `name`.
     pub fn index_of(&self, name: &str) -> Option<usize> {
+        let all = self.inner.read().unwrap_or_else(|e| e.into_inner());
+        all.iter().position(|s| s.name == name && shown(&all, s))
+    }
+
+    /// Index of the configured (live) server called `name`.
+    pub fn live_index_of(&self, name: &str) -> Option<usize> {
         self.inner
             .read()
             .unwrap_or_else(|e| e.into_inner())
             .iter()
-            .position(|s| s.name == name)
+            .position(|s| s.name == name && s.lifecycle == Lifecycle::Live)
     }
 
     /// Sets the operator's mode of server `idx`; returns its state after.
     pub fn set_mode(&self, idx: usize, mode: Mode) -> Option<ServerState> {
         self.update(idx, |s| s.mode = mode);
-        self.all().into_iter().nth(idx)
+        self.get(idx)
+    }
+
+    /// Moves server `idx` through its lifecycle (reload, drained).
+    pub fn set_lifecycle(&self, idx: usize, lifecycle: Lifecycle) {
+        self.update(idx, |s| s.lifecycle = lifecycle);
+    }
+
+    /// Sets the restart command of server `idx` (changed on reload).
+    pub fn set_restart_command(&self, idx: usize, cmd: Option<String>) {
+        self.update(idx, |s| s.restart_command = cmd);
+    }
+
+    /// Hides server `idx` if it is still being removed (a reload may have taken it back).
+    pub fn retire(&self, idx: usize) -> bool {
+        let mut all = self.inner.write().unwrap_or_else(|e| e.into_inner());
+        match all.get_mut(idx) {
+            Some(s) if s.lifecycle == Lifecycle::Removing => {
+                s.lifecycle = Lifecycle::Gone;
+                true
+            }
+            _ => false,
+        }
+    }
+
+    /// Takes server `idx` back into the configuration if it has not finished draining yet.
+    pub fn revive(&self, idx: usize) -> bool {
+        let revived = {
+            let mut all = self.inner.write().unwrap_or_else(|e| e.into_inner());
+            match all.get_mut(idx) {
+                Some(s) if s.lifecycle == Lifecycle::Removing => {
+                    s.lifecycle = Lifecycle::Live;
+                    true
+                }
+                _ => false,
+            }
+        };
+        if revived {
+            self.update(idx, |_| {});
+        }
+        revived
+    }
+
+    /// Whether server `idx` is still configured.
+    pub fn is_live(&self, idx: usize) -> bool {
+        self.get(idx)
+            .is_some_and(|s| s.lifecycle == Lifecycle::Live)
     }
 
     /// Marks server `idx` stuck or recovered.
@@ -233,30 +333,31 @@ impl Servers {
         }
     }
 
-    /// Starts one probe loop per server.
-    pub fn spawn_probers(&self, cfg: ProbeConfig, shutdown: CancellationToken) {
+    /// Starts the probe loop of server `idx`; it ends when `stop` is cancelled.
+    pub fn spawn_prober(&self, idx: usize, cfg: &ProbeConfig, stop: CancellationToken) {
+        let Some(s) = self.get(idx) else { return };
         let http = reqwest::Client::builder()
             .timeout(cfg.timeout)
             .connect_timeout(cfg.timeout)
             .no_proxy()
             .build()
             .unwrap_or_default();
-        for (idx, s) in self.all().into_iter().enumerate() {
-            let (servers, http, cfg, shutdown) =
-                (self.clone(), http.clone(), cfg.clone(), shutdown.clone());
-            tokio::spawn(async move {
-                let url = format!("{}/system_stats", s.url);
-                loop {
-                    let started = Instant::now();
-                    let result = probe(&http, &url).await;
-                    servers.record(idx, result, started.elapsed(), &cfg);
-                    tokio::select! {
-                        _ = shutdown.cancelled() => break,
-                        _ = tokio::time::sleep(cfg.interval) => {}
-                    }
+        let (servers, cfg) = (self.clone(), cfg.clone());
+        tokio::spawn(async move {
+            let url = format!("{}/system_stats", s.url);
+            loop {
+                let started = Instant::now();
+                let result = tokio::select! {
+                    _ = stop.cancelled() => break,
+                    r = probe(&http, &url) => r,
+                };
+                servers.record(idx, result, started.elapsed(), &cfg);
+                tokio::select! {
+                    _ = stop.cancelled() => break,
+                    _ = tokio::time::sleep(cfg.interval) => {}
                 }
-            });
-        }
+            }
+        });
     }
 
     /// Applies one probe result.
@@ -292,6 +393,17 @@ impl Servers {
                 }
             }
         });
+    }
+}
+
+/// Whether `s` is listed: live, or removing while no live server has its name.
+fn shown(all: &[ServerState], s: &ServerState) -> bool {
+    match s.lifecycle {
+        Lifecycle::Live => true,
+        Lifecycle::Removing => !all
+            .iter()
+            .any(|o| o.name == s.name && o.lifecycle == Lifecycle::Live),
+        Lifecycle::Gone => false,
     }
 }
 

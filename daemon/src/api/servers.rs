@@ -31,19 +31,20 @@ pub async fn action(
     State(state): State<AppState>,
     Path((name, action)): Path<(String, String)>,
 ) -> Result<Json<ServerInfo>, ApiError> {
-    let idx = state.servers.index_of(&name).ok_or_else(|| {
+    let not_found = || {
         ApiError::new(
             StatusCode::NOT_FOUND,
             "server_not_found",
             format!("no server named {name:?}"),
         )
-    })?;
+    };
+    let idx = state.servers.index_of(&name).ok_or_else(not_found)?;
     let mode = match action.as_str() {
         "drain" => Mode::Draining,
         "disable" => Mode::Disabled,
         "enable" => Mode::Active,
         "free" => {
-            let url = state.servers.all()[idx].url.clone();
+            let url = state.servers.get(idx).map(|s| s.url).unwrap_or_default();
             crate::comfyui::ComfyClient::new(&url, state.config.worker.comfyui_timeout)
                 .free()
                 .await
@@ -55,7 +56,8 @@ pub async fn action(
                     )
                 })?;
             tracing::info!(server = %name, actor = %caller.name, "asked ComfyUI to free memory");
-            return Ok(Json(info(state.servers.all()[idx].clone())));
+            let s = state.servers.get(idx).ok_or_else(not_found)?;
+            return Ok(Json(info(s)));
         }
         other => {
             return Err(ApiError::new(
@@ -69,13 +71,7 @@ pub async fn action(
         .store
         .set_setting(&format!("server_mode:{name}"), mode.as_str())
         .await?;
-    let s = state.servers.set_mode(idx, mode).ok_or_else(|| {
-        ApiError::new(
-            StatusCode::NOT_FOUND,
-            "server_not_found",
-            format!("no server named {name:?}"),
-        )
-    })?;
+    let s = state.servers.set_mode(idx, mode).ok_or_else(not_found)?;
     tracing::info!(server = %name, mode = mode.as_str(), actor = %caller.name, "server mode changed");
     state.worker.wake();
     Ok(Json(info(s)))

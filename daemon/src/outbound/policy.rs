@@ -1,7 +1,7 @@
 //! Which hosts and addresses the daemon may contact on a client's behalf.
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
-use std::sync::Arc;
+use std::sync::{Arc, RwLock};
 
 use ipnet::IpNet;
 use url::{Host, Url};
@@ -18,7 +18,8 @@ const COMFYUI_REASON: &str = "is a configured ComfyUI server; refused (ComfyUI h
 /// Outbound URL policy: default refusal of non-public addresses, an allow list, and the ComfyUI servers that are never reachable.
 #[derive(Clone, Debug)]
 pub struct OutboundPolicy {
-    rules: Arc<Rules>,
+    /// Shared by every clone (API, worker, webhooks, resolver), so a reload reaches them all.
+    rules: Arc<RwLock<Arc<Rules>>>,
 }
 
 #[derive(Debug, Default)]
@@ -28,6 +29,10 @@ struct Rules {
     /// Wildcard entries stored as ".example.internal", so `ends_with` cannot match "badexample.internal".
     allow_suffixes: Vec<String>,
     comfyui: Vec<ComfyTarget>,
+    /// The URLs `comfyui` was parsed from.
+    comfyui_urls: Vec<String>,
+    /// The entries the allow rules were parsed from.
+    allow: Vec<String>,
 }
 
 /// One configured ComfyUI server as host:port.
@@ -44,16 +49,32 @@ struct ComfyTarget {
 impl OutboundPolicy {
     /// Builds the policy from allow entries (CIDR, IP, host name or `*.suffix`) and the ComfyUI server URLs.
     pub fn new(allow: &[String], comfyui_urls: &[String]) -> Result<Self, OutboundError> {
-        let mut rules = Rules::default();
-        for entry in allow {
-            rules.add_allow(entry)?;
-        }
-        for raw in comfyui_urls {
-            rules.comfyui.push(ComfyTarget::parse(raw)?);
-        }
         Ok(Self {
-            rules: Arc::new(rules),
+            rules: Arc::new(RwLock::new(Arc::new(Rules::build(allow, comfyui_urls)?))),
         })
+    }
+
+    /// Replaces the allow list and adds ComfyUI servers (reload). Servers are never taken off:
+    /// one removed from the configuration may still be draining, and it still has no
+    /// authentication. A bad allow entry keeps the old allow list, but the servers are added.
+    pub fn update(&self, allow: &[String], comfyui_urls: &[String]) -> Result<(), OutboundError> {
+        let old = self.rules();
+        let mut urls = old.comfyui_urls.clone();
+        for u in comfyui_urls {
+            if !urls.contains(u) {
+                urls.push(u.clone());
+            }
+        }
+        let (rules, result) = match Rules::build(allow, &urls) {
+            Ok(r) => (r, Ok(())),
+            Err(e) => (Rules::build(&old.allow, &urls)?, Err(e)),
+        };
+        *self.rules.write().unwrap_or_else(|e| e.into_inner()) = Arc::new(rules);
+        result
+    }
+
+    fn rules(&self) -> Arc<Rules> {
+        self.rules.read().unwrap_or_else(|e| e.into_inner()).clone()
     }
 
     /// Submit-time check without I/O: scheme, credentials, length, literal IP hosts and well-known local names.
@@ -179,25 +200,25 @@ impl OutboundPolicy {
     }
 
     fn is_comfy_ip(&self, ip: IpAddr, port: Option<u16>) -> bool {
-        self.rules.comfyui.iter().any(|t| {
+        self.rules().comfyui.iter().any(|t| {
             port_matches(port, t.port) && (t.ip == Some(ip) || (t.local && is_local_ip(ip)))
         })
     }
 
     fn is_comfy_name(&self, name: &str, port: Option<u16>) -> bool {
-        self.rules.comfyui.iter().any(|t| {
+        self.rules().comfyui.iter().any(|t| {
             port_matches(port, t.port) && (t.host == name || (t.local && is_loopback_name(name)))
         })
     }
 
     fn net_allowed(&self, ip: IpAddr) -> bool {
-        self.rules.allow_nets.iter().any(|net| net.contains(&ip))
+        self.rules().allow_nets.iter().any(|net| net.contains(&ip))
     }
 
     fn host_allowed(&self, name: &str) -> bool {
-        self.rules.allow_hosts.iter().any(|h| h == name)
+        self.rules().allow_hosts.iter().any(|h| h == name)
             || self
-                .rules
+                .rules()
                 .allow_suffixes
                 .iter()
                 .any(|s| name.ends_with(s.as_str()))
@@ -206,12 +227,8 @@ impl OutboundPolicy {
     /// Addresses of ComfyUI servers configured by name; local names are already covered by `ComfyTarget::local`.
     async fn resolve_comfy_names(&self) -> Vec<SocketAddr> {
         let mut addrs = Vec::new();
-        for target in self
-            .rules
-            .comfyui
-            .iter()
-            .filter(|t| t.ip.is_none() && !t.local)
-        {
+        let rules = self.rules();
+        for target in rules.comfyui.iter().filter(|t| t.ip.is_none() && !t.local) {
             match tokio::net::lookup_host((target.host.as_str(), target.port)).await {
                 Ok(found) => addrs.extend(found),
                 // If we cannot resolve it, neither can the request's connection reach it by this name.
@@ -225,6 +242,19 @@ impl OutboundPolicy {
 }
 
 impl Rules {
+    fn build(allow: &[String], comfyui_urls: &[String]) -> Result<Rules, OutboundError> {
+        let mut rules = Rules::default();
+        for entry in allow {
+            rules.add_allow(entry)?;
+        }
+        for raw in comfyui_urls {
+            rules.comfyui.push(ComfyTarget::parse(raw)?);
+        }
+        rules.comfyui_urls = comfyui_urls.to_vec();
+        rules.allow = allow.to_vec();
+        Ok(rules)
+    }
+
     fn add_allow(&mut self, entry: &str) -> Result<(), OutboundError> {
         let entry = entry.trim();
         if entry.is_empty() {

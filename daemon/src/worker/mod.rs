@@ -6,6 +6,7 @@
 //! - live progress per job (shown by the API, streamed as coalesced events, never stored);
 //! - the workflow templates.
 
+mod fleet;
 mod outputs;
 mod pipeline;
 mod prepare;
@@ -20,7 +21,7 @@ use tokio_util::sync::CancellationToken;
 
 pub use outputs::output_path;
 
-use crate::config::{Config, WatchdogConfig, WorkerConfig};
+use crate::config::{Config, ProbeConfig, WatchdogConfig, WorkerConfig};
 use crate::events::Bus;
 use crate::outbound::{Limits, Outbound};
 use crate::servers::Servers;
@@ -38,7 +39,12 @@ struct Shared {
     limits: Limits,
     data_dir: PathBuf,
     run_id: String,
-    wakes: Vec<Arc<Notify>>,
+    /// One per server entry, by index; grows when a reload adds servers.
+    wakes: RwLock<Vec<Arc<Notify>>>,
+    probe: ProbeConfig,
+    shutdown: CancellationToken,
+    /// Serialises reloads of the server list.
+    reload: tokio::sync::Mutex<()>,
     cancels: Mutex<HashSet<String>>,
     progress: Mutex<HashMap<String, Progress>>,
     /// Template problems per server (node classes the server lacks), from `/object_info`.
@@ -52,12 +58,20 @@ pub struct Worker {
     shared: Arc<Shared>,
 }
 
+impl Shared {
+    fn wake_all(&self) {
+        for w in self.wakes.read().unwrap_or_else(|e| e.into_inner()).iter() {
+            w.notify_one();
+        }
+    }
+}
+
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|e| e.into_inner())
 }
 
 impl Worker {
-    /// A worker for the configured servers.
+    /// A worker for the configured servers; everything it starts stops with `shutdown`.
     pub fn new(
         config: &Config,
         store: Store,
@@ -65,6 +79,7 @@ impl Worker {
         servers: Servers,
         outbound: Outbound,
         metrics: Arc<crate::metrics::Metrics>,
+        shutdown: CancellationToken,
     ) -> Worker {
         let templates = Templates::load(config.worker.workflows_dir.as_deref());
         for w in &templates.warnings {
@@ -88,11 +103,10 @@ impl Worker {
                 limits,
                 data_dir: config.data_dir.clone(),
                 run_id: format!("comfydash-{}", uuid::Uuid::new_v4().simple()),
-                wakes: config
-                    .servers
-                    .iter()
-                    .map(|_| Arc::new(Notify::new()))
-                    .collect(),
+                wakes: RwLock::new(Vec::new()),
+                probe: config.probe.clone(),
+                shutdown,
+                reload: tokio::sync::Mutex::new(()),
                 cancels: Mutex::new(HashSet::new()),
                 progress: Mutex::new(HashMap::new()),
                 class_warnings: Mutex::new(Default::default()),
@@ -101,19 +115,9 @@ impl Worker {
         }
     }
 
-    /// Starts one pipeline per server.
-    pub fn spawn(&self, config: &Config, shutdown: CancellationToken) {
-        for (idx, server) in config.servers.iter().enumerate() {
-            let p = pipeline::Pipeline::new(self.shared.clone(), idx, server);
-            tokio::spawn(p.run(shutdown.clone()));
-        }
-    }
-
     /// Wakes every pipeline (new work, resumed queue).
     pub fn wake(&self) {
-        for w in &self.shared.wakes {
-            w.notify_one();
-        }
+        self.shared.wake_all();
     }
 
     /// Asks the pipeline running `job_id` to stop it.

@@ -7,6 +7,8 @@
 //! - handles cancels (delete from ComfyUI's queue, or interrupt the running prompt), timeouts,
 //!   pause (pulls back prompts not yet started) and lost prompts (requeued, bounded);
 //! - on start, adopts the jobs a previous daemon run left processing on this server;
+//! - once its server is removed from the configuration, takes nothing new and stops when its
+//!   last prompt has ended;
 //! - watchdog: a server that ignores an interrupt past `interrupt_grace`, or stays busy and
 //!   silent past `silence`, is marked stuck: its jobs are requeued elsewhere, its restart
 //!   command (if any) runs at most once per `restart_cooldown`, and it rejoins once nothing is
@@ -25,7 +27,7 @@ use super::prepare::{PrepareCtx, PrepareError, prepare};
 use super::{Shared, lock};
 use crate::comfyui::socket::{self, SocketMsg};
 use crate::comfyui::{ComfyClient, ComfyError, Outcome, QueuePlace, WsEvent};
-use crate::config::ServerConfig;
+use crate::servers::ServerState;
 use crate::store::{JobEnd, now_ms};
 
 /// A prompt this pipeline handed to ComfyUI.
@@ -48,7 +50,7 @@ pub(super) struct Pipeline {
     comfy: ComfyClient,
     flights: HashMap<String, Flight>,
     client_id: Option<String>,
-    restart_command: Option<String>,
+    adopt: bool,
     last_activity: Instant,
     stuck: bool,
     last_restart: Option<Instant>,
@@ -63,7 +65,13 @@ fn job_error(code: &str, message: impl Into<String>, node: Option<String>) -> Jo
 }
 
 impl Pipeline {
-    pub(super) fn new(shared: Arc<Shared>, idx: usize, server: &ServerConfig) -> Pipeline {
+    /// A pipeline for server `idx`; `adopt` picks up the jobs a previous run left on it.
+    pub(super) fn new(
+        shared: Arc<Shared>,
+        idx: usize,
+        server: &ServerState,
+        adopt: bool,
+    ) -> Pipeline {
         let comfy = ComfyClient::new(&server.url, shared.cfg.comfyui_timeout);
         Pipeline {
             shared,
@@ -72,14 +80,16 @@ impl Pipeline {
             comfy,
             flights: HashMap::new(),
             client_id: None,
-            restart_command: server.restart_command.clone(),
+            adopt,
             last_activity: Instant::now(),
             stuck: false,
             last_restart: None,
         }
     }
 
-    pub(super) async fn run(mut self, shutdown: CancellationToken) {
+    /// Runs until `stop` is cancelled (shutdown), or cancels it itself once its server has been
+    /// removed and drained.
+    pub(super) async fn run(mut self, stop: CancellationToken) {
         let (tx, mut rx) = mpsc::channel(1024);
         let (connected, _) = watch::channel(None);
         socket::spawn(
@@ -88,15 +98,26 @@ impl Pipeline {
             tx,
             connected,
             self.shared.cfg.reconnect_max,
-            shutdown.clone(),
+            stop.clone(),
         );
-        self.adopt().await;
-        let wake = self.shared.wakes[self.idx].clone();
+        if self.adopt {
+            self.adopt().await;
+        }
+        let Some(wake) = self
+            .shared
+            .wakes
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(self.idx)
+            .cloned()
+        else {
+            return;
+        };
         let mut tick = tokio::time::interval(self.shared.cfg.poll_interval);
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
             tokio::select! {
-                _ = shutdown.cancelled() => break,
+                _ = stop.cancelled() => break,
                 Some(msg) = rx.recv() => self.on_socket(msg).await,
                 _ = wake.notified() => {}
                 _ = tick.tick() => self.poll().await,
@@ -112,6 +133,19 @@ impl Pipeline {
             self.shared
                 .servers
                 .set_in_flight(self.idx, self.flights.len() as u32);
+            if self.flights.is_empty()
+                && !self.shared.servers.is_live(self.idx)
+                && self.shared.servers.retire(self.idx)
+            {
+                tracing::info!(server = %self.name, "removed server has drained; stopped following it");
+                stop.cancel();
+                self.shared
+                    .bus
+                    .emit(StreamEvent::Resync(comfydash_wire::Resync {
+                        reason: "server list changed".into(),
+                    }));
+                break;
+            }
         }
     }
 
@@ -365,9 +399,7 @@ impl Pipeline {
             Ok(Some(job)) => {
                 tracing::info!(job = job_id, server = %self.name, reason = why, "job requeued");
                 self.emit(&job);
-                for w in &self.shared.wakes {
-                    w.notify_one();
-                }
+                self.shared.wake_all();
             }
             Ok(None) => {}
             Err(e) => tracing::error!(job = job_id, error = %e, "requeue failed"),
@@ -698,7 +730,12 @@ impl Pipeline {
 
     /// Runs the server's restart command, at most once per cooldown.
     async fn restart(&mut self) {
-        let Some(cmd) = self.restart_command.clone() else {
+        let Some(cmd) = self
+            .shared
+            .servers
+            .get(self.idx)
+            .and_then(|s| s.restart_command)
+        else {
             return;
         };
         let wd = &self.shared.watchdog;

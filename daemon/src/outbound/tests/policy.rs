@@ -305,3 +305,41 @@ async fn comfyui_is_refused_at_resolution_by_host_and_port() {
     assert!(err.to_string().contains("ComfyUI"), "{err}");
     assert!(resolve(&p, "localhost", 8189).await.is_ok());
 }
+
+#[test]
+fn reload_replaces_the_allow_list_and_only_adds_comfyui_servers() {
+    let p = policy(&["10.0.0.0/8"], &["http://10.0.0.5:8188"]);
+    let clone = p.clone();
+    assert!(p.check_url("http://10.1.1.1/a.png").is_ok());
+    assert!(p.check_url("http://192.168.1.9/a.png").is_err());
+    p.update(
+        &strings(&["192.168.0.0/16"]),
+        &strings(&["http://192.168.1.7:8188"]),
+    )
+    .expect("valid update");
+    // Every clone (API, worker, webhooks, resolver) sees the new rules.
+    for q in [&p, &clone] {
+        assert!(q.check_url("http://192.168.1.9/a.png").is_ok());
+        assert!(q.check_url("http://10.1.1.1/a.png").is_err());
+        let added = q.check_url("http://192.168.1.7:8188/prompt").unwrap_err();
+        assert!(added.to_string().contains("ComfyUI"), "{added}");
+        // The old server stays refused: it may still be draining, and it has no authentication.
+        let kept = q.check_url("http://10.0.0.5:8188/prompt").unwrap_err();
+        assert!(kept.to_string().contains("ComfyUI"), "{kept}");
+    }
+}
+
+#[test]
+fn a_bad_allow_entry_on_reload_keeps_the_old_list_but_adds_the_servers() {
+    let p = policy(&["10.0.0.0/8"], &[]);
+    let err = p
+        .update(
+            &strings(&["not a/net"]),
+            &strings(&["http://10.0.0.6:8188"]),
+        )
+        .expect_err("bad entry");
+    assert!(err.to_string().contains("not a/net"), "{err}");
+    assert!(p.check_url("http://10.1.1.1/a.png").is_ok());
+    let comfy = p.check_url("http://10.0.0.6:8188/").unwrap_err();
+    assert!(comfy.to_string().contains("ComfyUI"), "{comfy}");
+}
