@@ -312,12 +312,22 @@ async fn pruning_deletes_old_terminal_jobs_and_keeps_the_counts() {
         c.retention.max_age = Duration::from_millis(1);
         c.retention.interval = Duration::from_millis(30);
         c.retention.batch = 2;
+        c.outbound.allow = vec!["127.0.0.0/8".into()];
+        c.webhooks.schedule = vec![Duration::from_secs(3600)];
     })
     .await;
     for i in 0..5 {
         h.submit(json!({"job_id": format!("p{i}"), "prompt": "x"}))
             .await;
     }
+    // Its webhook cannot be delivered yet: the job (and its outputs) must outlive retention.
+    let hook = format!("http://{}/hook", dead_addr());
+    let r = h
+        .submit(json!({"job_id": "hooked", "prompt": "x", "webhook_url": hook}))
+        .await;
+    assert_eq!(r.status, 202, "{}", r.body);
+    h.post("/api/jobs/hooked/cancel", Some(ADMIN_KEY), json!({}))
+        .await;
     for i in 0..4 {
         h.post(
             &format!("/api/jobs/p{i}/cancel"),
@@ -331,13 +341,14 @@ async fn pruning_deletes_old_terminal_jobs_and_keeps_the_counts() {
             .as_array()
             .unwrap()
             .len()
-            == 1
+            == 2
     })
     .await;
     assert!(pruned, "terminal jobs were not pruned");
     assert_eq!(h.get("/api/jobs/p4", Some(READ_KEY)).await.status, 200);
+    assert_eq!(h.get("/api/jobs/hooked", Some(READ_KEY)).await.status, 200);
     let t = h.telemetry().await;
-    assert_eq!(t["jobs"]["total"], 5);
-    assert_eq!(t["jobs"]["byStatus"]["cancelled"], 4);
+    assert_eq!(t["jobs"]["total"], 6);
+    assert_eq!(t["jobs"]["byStatus"]["cancelled"], 5);
     assert_eq!(t["jobs"]["byStatus"]["pending"], 1);
 }

@@ -451,10 +451,12 @@ impl Store {
     }
 
     /// Deletes up to `batch` terminal jobs finished before `before_ms`; returns their ids.
+    /// Jobs whose webhook is still being delivered stay: the payload points at their outputs.
     pub async fn prune(&self, before_ms: i64, batch: usize) -> Result<Vec<String>, StoreError> {
         self.write(move |c| {
             let mut stmt = c.prepare_cached(
                 "SELECT id FROM jobs WHERE status IN ('completed','failed','cancelled') AND finished_at < ?1 \
+                 AND NOT EXISTS (SELECT 1 FROM webhook_events w WHERE w.job_id = jobs.id AND w.status = 'pending') \
                  ORDER BY finished_at LIMIT ?2",
             )?;
             let ids: Vec<String> = stmt
