@@ -605,3 +605,56 @@ async fn telegram_escapes_html_keeps_to_4096_and_falls_back_to_plain_text() {
     assert_eq!(tg["status"], "sent");
     assert_eq!(tg["attempts"], 2);
 }
+
+#[tokio::test]
+async fn a_reload_switches_channels_and_the_alert_state_carries_on() {
+    let (recv, base) = Receiver::start().await;
+    let slack_only = |c: &mut Config| {
+        queue_only(c, &base, 2.0);
+        c.alerts.discord_webhook_url = None;
+        c.alerts.telegram_bot_token = None;
+        c.alerts.webhook_url = None;
+    };
+    let h = Harness::with(slack_only).await;
+    submit(&h, 0..2).await;
+    let fired = eventually(Duration::from_secs(10), || async {
+        recv.count("slack") == 1
+    })
+    .await;
+    assert!(fired, "the queue alert never reached Slack");
+
+    // Slack out, the generic webhook in; the rules are the same.
+    let mut c = h.config.clone();
+    c.alerts.slack_webhook_url = None;
+    c.alerts.webhook_url = Some(format!("{base}/hook"));
+    let report = h.daemon.as_ref().unwrap().reloader().reload(&c).await;
+    assert_eq!(
+        report.applied,
+        vec!["alerts configuration changed: 1 channel(s): webhook"]
+    );
+    let list = h.get("/api/alerts", Some(READ_KEY)).await.body;
+    assert_eq!(list["channels"], json!(["webhook"]), "{list}");
+    // The firing alert was announced before the reload: not again.
+    tokio::time::sleep(Duration::from_millis(400)).await;
+    assert_eq!(recv.count("webhook"), 0, "announced twice");
+
+    // Its resolve goes to the channel configured now.
+    for i in 0..2 {
+        h.post(
+            &format!("/api/jobs/q{i}/cancel"),
+            Some(ADMIN_KEY),
+            json!({}),
+        )
+        .await;
+    }
+    let resolved = eventually(Duration::from_secs(10), || async {
+        recv.count("webhook") == 1
+    })
+    .await;
+    assert!(resolved, "no resolve message on the new channel");
+    assert_eq!(recv.bodies("webhook")[0]["status"], "resolved");
+    assert_eq!(recv.count("slack"), 1, "the removed channel got a message");
+    // The same section again changes nothing.
+    let report = h.daemon.as_ref().unwrap().reloader().reload(&c).await;
+    assert!(report.applied.is_empty(), "{:?}", report.applied);
+}

@@ -416,3 +416,65 @@ async fn a_slow_receiver_does_not_hold_back_a_fast_one() {
     assert_eq!((total, failed), (20, 0));
     assert_eq!(delivered + pending, 20);
 }
+
+async fn reload_secrets(h: &Harness, secrets: &[&str]) -> comfydash_daemon::ReloadReport {
+    let mut c = h.config.clone();
+    c.webhooks.secrets = secrets.iter().map(|s| s.to_string()).collect();
+    h.daemon.as_ref().unwrap().reloader().reload(&c).await
+}
+
+#[tokio::test]
+async fn reload_rotates_the_signing_secrets_from_the_next_delivery() {
+    let rx = Receiver::start(Reply::ok()).await;
+    let h = start(|_| {}).await;
+    let hit_of = |job: &str| {
+        let job = job.to_string();
+        let rx = &rx;
+        async move {
+            let deadline = Instant::now() + Duration::from_secs(10);
+            loop {
+                if let Some(hit) = rx.hits().into_iter().find(|x| x.job_id() == job) {
+                    return hit;
+                }
+                assert!(Instant::now() < deadline, "no delivery for {job}");
+                tokio::time::sleep(Duration::from_millis(10)).await;
+            }
+        }
+    };
+    cancelled_job(&h, "rot1", &rx.url("/")).await;
+    assert_eq!(hit_of("rot1").await.signature.split(' ').count(), 1);
+
+    // Rotation step 1: sign with old and new, so receivers can switch at their pace.
+    let report = reload_secrets(&h, &[SECRET, SECRET2]).await;
+    assert_eq!(
+        report.applied,
+        vec!["webhook signing secrets changed: 2 in use"]
+    );
+    cancelled_job(&h, "rot2", &rx.url("/")).await;
+    let hit = hit_of("rot2").await;
+    assert_eq!(hit.signature.split(' ').count(), 2);
+    for secret in [SECRET, SECRET2] {
+        if let Some(r) = verify(secret, &hit) {
+            assert_eq!(r, Ok("job.cancelled".into()));
+        }
+    }
+
+    // Step 2: the old secret goes.
+    let report = reload_secrets(&h, &[SECRET2]).await;
+    assert_eq!(
+        report.applied,
+        vec!["webhook signing secrets changed: 1 in use"]
+    );
+    cancelled_job(&h, "rot3", &rx.url("/")).await;
+    let hit = hit_of("rot3").await;
+    assert_eq!(hit.signature.split(' ').count(), 1);
+    if let Some(r) = verify(SECRET2, &hit) {
+        assert_eq!(r, Ok("job.cancelled".into()));
+    }
+    if let Some(r) = verify(SECRET, &hit) {
+        assert!(r.is_err(), "the retired secret still verifies");
+    }
+    // The same secrets again change nothing; the secrets are never in the report.
+    let report = reload_secrets(&h, &[SECRET2]).await;
+    assert!(report.applied.is_empty() && report.warnings.is_empty());
+}

@@ -121,7 +121,8 @@ pub struct ReloadReport {
 
 impl Reloader {
     /// Applies a re-read configuration without dropping work: API keys, workflow templates,
-    /// the outbound allow list and the server list (added servers start, removed ones drain).
+    /// the outbound allow list, webhook signing secrets, `[alerts]` and the server list (added
+    /// servers start, removed ones drain).
     pub async fn reload(&self, new: &Config) -> ReloadReport {
         let mut report = ReloadReport::default();
         let mut keys = new.keys.clone();
@@ -148,6 +149,22 @@ impl Reloader {
                 .push(format!("outbound allow list kept as it was: {e}"));
         }
         report.applied = self.state.worker.apply_servers(&new.servers).await;
+        match self.state.alerts.reload(new).await {
+            Ok(Some(change)) => report.applied.push(change),
+            Ok(None) => {}
+            Err(e) => report
+                .warnings
+                .push(format!("alerts configuration kept as it was: {e}")),
+        }
+        match self.state.webhooks.reload_secrets(&new.webhooks) {
+            Ok(Some(n)) => report
+                .applied
+                .push(format!("webhook signing secrets changed: {n} in use")),
+            Ok(None) => {}
+            Err(e) => report
+                .warnings
+                .push(format!("webhook signing secrets kept as they were: {e}")),
+        }
         let old = &self.state.config;
         if old.listen != new.listen || old.data_dir != new.data_dir {
             report
@@ -242,7 +259,7 @@ pub async fn start(mut config: Config, listener: TcpListener) -> Result<Daemon, 
     webhooks.spawn(shutdown.clone());
     let alerts = alerts::Alerts::new(&config, store.clone(), servers.clone())?;
     spawn_alert_events(&alerts, bus.clone(), shutdown.clone());
-    alerts.spawn(shutdown.clone());
+    alerts.spawn(shutdown.clone()).await;
     let state = AppState {
         keys: Arc::new(Keys::new(&config.keys)),
         config: Arc::new(config),

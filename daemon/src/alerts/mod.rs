@@ -15,6 +15,10 @@
 //! One sender loop per channel drains that channel's queue oldest first, so a slow or broken
 //! channel delays only its own messages; a message left queued by a crash or shutdown is sent
 //! after the restart unless older than `alerts.max_age`.
+//!
+//! A reload with a changed `[alerts]` section stops these loops and starts a new generation
+//! built from the new section; alert state lives in the store, so the new engine carries on
+//! where the old one stopped, as after a restart.
 
 pub mod config;
 mod deliver;
@@ -30,11 +34,12 @@ mod telegram;
 mod webhook;
 
 use std::path::PathBuf;
-use std::sync::Arc;
+use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
 use comfydash_wire::{AlertDeliveryStatus, AlertEvent, AlertState, ChannelResult};
 use tokio::sync::{Notify, broadcast};
+use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
 pub use config::AlertsConfig;
@@ -61,6 +66,28 @@ pub enum AlertsError {
 /// Handle to the alerts engine; cheap to clone.
 #[derive(Clone)]
 pub struct Alerts {
+    shared: Arc<Shared>,
+}
+
+struct Shared {
+    current: RwLock<Generation>,
+    events: broadcast::Sender<AlertEvent>,
+    store: Store,
+    servers: Servers,
+    running: tokio::sync::Mutex<Running>,
+}
+
+/// The loops of the current generation, to stop them on reload.
+#[derive(Default)]
+struct Running {
+    shutdown: Option<CancellationToken>,
+    stop: Option<CancellationToken>,
+    tasks: Vec<JoinHandle<()>>,
+}
+
+/// One configuration's engine: its channels, rules and loops.
+#[derive(Clone)]
+struct Generation {
     inner: Arc<Inner>,
 }
 
@@ -88,13 +115,120 @@ struct Engine {
 impl Alerts {
     /// The engine for `config`; nothing runs until [`Alerts::spawn`].
     pub fn new(config: &Config, store: Store, servers: Servers) -> Result<Alerts, AlertsError> {
+        let (events, _) = broadcast::channel(256);
+        let current = Generation::new(config, store.clone(), servers.clone(), events.clone())?;
+        Ok(Alerts {
+            shared: Arc::new(Shared {
+                current: RwLock::new(current),
+                events,
+                store,
+                servers,
+                running: tokio::sync::Mutex::new(Running::default()),
+            }),
+        })
+    }
+
+    fn current(&self) -> Generation {
+        self.shared
+            .current
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
+    }
+
+    /// Alert state changes (pending, firing, resolved) as they are committed; for the event stream.
+    pub fn subscribe(&self) -> broadcast::Receiver<AlertEvent> {
+        self.shared.events.subscribe()
+    }
+
+    /// Names of the configured channels.
+    pub fn channel_names(&self) -> Vec<String> {
+        self.current().channel_names()
+    }
+
+    /// Re-evaluates now (a silence was added or ended).
+    pub fn wake(&self) {
+        self.current().inner.wake.notify_one();
+    }
+
+    /// Sends a test message to every channel at once, each within `deadline`; records each result.
+    pub async fn test(&self, deadline: Duration) -> Vec<ChannelResult> {
+        self.current().test(deadline).await
+    }
+
+    /// Starts the engine loop and one sender loop per channel (nothing when `alerts.enabled` is off).
+    pub async fn spawn(&self, shutdown: CancellationToken) {
+        let mut running = self.shared.running.lock().await;
+        running.shutdown = Some(shutdown.clone());
+        let stop = shutdown.child_token();
+        running.tasks = self.current().spawn(stop.clone());
+        running.stop = Some(stop);
+    }
+
+    /// Applies a reloaded configuration: when `[alerts]` changed, the loops stop and a new
+    /// generation starts. Returns what changed.
+    pub async fn reload(&self, config: &Config) -> Result<Option<String>, AlertsError> {
+        let mut running = self.shared.running.lock().await;
+        let old = self.current();
+        if old.inner.cfg == config.alerts {
+            return Ok(None);
+        }
+        // Only `[alerts]` changes here: the rest applies at a restart, for alerts as for the
+        // rest of the daemon (queue thresholds, retention, the data dir that disk rules watch).
+        let mut config = config.clone();
+        config.data_dir = old.inner.data_dir.clone();
+        config.queue = old.inner.queue.clone();
+        config.retention.max_age = old.inner.retention;
+        let new = Generation::new(
+            &config,
+            self.shared.store.clone(),
+            self.shared.servers.clone(),
+            self.shared.events.clone(),
+        )?;
+        if let Some(stop) = running.stop.take() {
+            stop.cancel();
+        }
+        // The old engine must have stopped before the new one commits transitions.
+        for task in running.tasks.drain(..) {
+            let _ = tokio::time::timeout(Duration::from_secs(10), task).await;
+        }
+        *self
+            .shared
+            .current
+            .write()
+            .unwrap_or_else(|e| e.into_inner()) = new.clone();
+        if let Some(shutdown) = running.shutdown.clone() {
+            let stop = shutdown.child_token();
+            running.tasks = new.spawn(stop.clone());
+            running.stop = Some(stop);
+        }
+        let channels = new.channel_names();
+        Ok(Some(if config.alerts.enabled {
+            format!(
+                "alerts configuration changed: {} channel(s){}{}",
+                channels.len(),
+                if channels.is_empty() { "" } else { ": " },
+                channels.join(", ")
+            )
+        } else {
+            "alerts configuration changed: alerts are off".into()
+        }))
+    }
+}
+
+impl Generation {
+    fn new(
+        config: &Config,
+        store: Store,
+        servers: Servers,
+        events: broadcast::Sender<AlertEvent>,
+    ) -> Result<Generation, AlertsError> {
         let cfg = config.alerts.clone();
         let channels = Channel::from_config(&cfg)
             .into_iter()
             .map(|c| (c, Arc::new(Notify::new())))
             .collect();
-        let (events, _) = broadcast::channel(256);
-        Ok(Alerts {
+        Ok(Generation {
             inner: Arc::new(Inner {
                 sender: Sender::new(&cfg)?,
                 store,
@@ -110,13 +244,7 @@ impl Alerts {
         })
     }
 
-    /// Alert state changes (pending, firing, resolved) as they are committed; for the event stream.
-    pub fn subscribe(&self) -> broadcast::Receiver<AlertEvent> {
-        self.inner.events.subscribe()
-    }
-
-    /// Names of the configured channels.
-    pub fn channel_names(&self) -> Vec<String> {
+    fn channel_names(&self) -> Vec<String> {
         self.inner
             .channels
             .iter()
@@ -124,13 +252,7 @@ impl Alerts {
             .collect()
     }
 
-    /// Re-evaluates now (a silence was added or ended).
-    pub fn wake(&self) {
-        self.inner.wake.notify_one();
-    }
-
-    /// Sends a test message to every channel at once, each within `deadline`; records each result.
-    pub async fn test(&self, deadline: Duration) -> Vec<ChannelResult> {
+    async fn test(&self, deadline: Duration) -> Vec<ChannelResult> {
         let msg = Message::test(&self.inner.cfg.name);
         let json = serde_json::to_string(&msg).unwrap_or_default();
         let sends = self.inner.channels.iter().map(|(ch, _)| {
@@ -165,18 +287,20 @@ impl Alerts {
         futures_util::future::join_all(sends).await
     }
 
-    /// Starts the engine loop and one sender loop per channel (nothing when `alerts.enabled` is off).
-    pub fn spawn(&self, shutdown: CancellationToken) {
+    /// Starts the engine loop and one sender loop per channel, until `shutdown`.
+    fn spawn(&self, shutdown: CancellationToken) -> Vec<JoinHandle<()>> {
         if !self.inner.cfg.enabled {
             tracing::info!("alerts are disabled");
-            return;
+            return Vec::new();
         }
+        let mut tasks = Vec::new();
         for idx in 0..self.inner.channels.len() {
             let (me, stop) = (self.clone(), shutdown.clone());
-            tokio::spawn(async move { me.drain(idx, stop).await });
+            tasks.push(tokio::spawn(async move { me.drain(idx, stop).await }));
         }
         let me = self.clone();
-        tokio::spawn(async move { me.run(shutdown).await });
+        tasks.push(tokio::spawn(async move { me.run(shutdown).await }));
+        tasks
     }
 
     async fn run(self, shutdown: CancellationToken) {

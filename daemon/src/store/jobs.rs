@@ -190,12 +190,13 @@ fn load(conn: &Connection, id: &str) -> Result<(i64, Job), StoreError> {
         .ok_or_else(|| StoreError::NotFound(id.to_string()))
 }
 
-fn position(conn: &Connection, seq: i64, priority: i64) -> Result<u64, StoreError> {
-    let n: i64 = conn.prepare_cached(
-        "SELECT COUNT(*) FROM jobs WHERE status = 'pending' AND (priority > ?1 OR (priority = ?1 AND seq < ?2))",
-    )?
-    .query_row(params![priority, seq], |r| r.get(0))?;
-    Ok(n as u64)
+/// Pending jobs ahead of the newest pending job of `priority`: every other one at that priority
+/// or above (the newest has the highest `seq`). O(distinct priorities), from the trigger-kept table.
+fn ahead_of_newest(conn: &Connection, priority: i64) -> Result<u64, StoreError> {
+    let n: i64 = conn
+        .prepare_cached("SELECT COALESCE(SUM(n), 0) FROM pending_by_priority WHERE priority >= ?1")?
+        .query_row([priority], |r| r.get(0))?;
+    Ok((n - 1).max(0) as u64)
 }
 
 /// Appends a line to a job's log.
@@ -279,7 +280,7 @@ pub(super) fn recent_processing_ms(conn: &Connection, n: usize) -> Result<Vec<u6
 impl Store {
     /// Stores a new job, or returns the existing one when the same request comes again.
     pub async fn submit(&self, new: NewJob) -> Result<Submitted, StoreError> {
-        let (seq, mut out) = self.write(move |c| {
+        self.write(move |c| {
             let existing: Option<String> = c
                 .prepare_cached("SELECT request_hash FROM jobs WHERE id = ?1")?
                 .query_row([&new.id], |r| r.get(0))
@@ -288,8 +289,8 @@ impl Store {
                 if hash != new.request_hash {
                     return Err(StoreError::Conflict(new.id));
                 }
-                let (seq, job) = load(c, &new.id)?;
-                return Ok((seq, Submitted { created: false, job, position: None }));
+                let (_, job) = load(c, &new.id)?;
+                return Ok(Submitted { created: false, job, position: None });
             }
             let pending: i64 =
                 c.query_row("SELECT value FROM counters WHERE name = 'pending'", [], |r| {
@@ -317,16 +318,11 @@ impl Store {
             ])?;
             bump(c, &[("total", 1), ("pending", 1)])?;
             event(c, &new.id, "submitted", None, Some(JobStatus::Pending), &new.actor, None)?;
-            let (seq, job) = load(c, &new.id)?;
-            Ok((seq, Submitted { created: true, job, position: None }))
+            let (_, job) = load(c, &new.id)?;
+            let position = Some(ahead_of_newest(c, new.priority)?);
+            Ok(Submitted { created: true, job, position })
         })
-        .await?;
-        // Counting the queue ahead is O(pending): do it on a reader, not in the writer's transaction.
-        if out.job.status == JobStatus::Pending {
-            let priority = out.job.priority;
-            out.position = Some(self.read(move |c| position(c, seq, priority)).await?);
-        }
-        Ok(out)
+        .await
     }
 
     /// One job.

@@ -165,6 +165,28 @@ CREATE INDEX alert_deliveries_created ON alert_deliveries(created_at);
     r#"
 CREATE INDEX jobs_status_seq ON jobs(status, seq);
 "#,
+    // 5: pending jobs per priority, kept by triggers on every path a job enters or leaves
+    // pending, so a new job's queue position is a sum over priorities instead of a count of
+    // the whole queue (5.5 ms per submit at 100,000 pending before).
+    r#"
+CREATE TABLE pending_by_priority (priority INTEGER PRIMARY KEY, n INTEGER NOT NULL) WITHOUT ROWID;
+INSERT INTO pending_by_priority SELECT priority, COUNT(*) FROM jobs WHERE status = 'pending' GROUP BY priority;
+CREATE TRIGGER jobs_pending_insert AFTER INSERT ON jobs WHEN NEW.status = 'pending' BEGIN
+    INSERT INTO pending_by_priority VALUES (NEW.priority, 1)
+        ON CONFLICT(priority) DO UPDATE SET n = n + 1;
+END;
+CREATE TRIGGER jobs_pending_update AFTER UPDATE OF status, priority ON jobs
+WHEN (OLD.status = 'pending' OR NEW.status = 'pending')
+    AND (OLD.status IS NOT NEW.status OR OLD.priority IS NOT NEW.priority) BEGIN
+    UPDATE pending_by_priority SET n = n - 1
+        WHERE OLD.status = 'pending' AND priority = OLD.priority;
+    INSERT INTO pending_by_priority SELECT NEW.priority, 1 WHERE NEW.status = 'pending'
+        ON CONFLICT(priority) DO UPDATE SET n = n + 1;
+END;
+CREATE TRIGGER jobs_pending_delete AFTER DELETE ON jobs WHEN OLD.status = 'pending' BEGIN
+    UPDATE pending_by_priority SET n = n - 1 WHERE priority = OLD.priority;
+END;
+"#,
 ];
 
 /// The schema version this build writes.

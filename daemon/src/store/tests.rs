@@ -182,3 +182,115 @@ async fn writes_after_close_fail_cleanly() {
         Err(StoreError::Closed)
     ));
 }
+
+/// The trigger-kept pending counts match a recount, and every new job's position matches a
+/// count of the queue ahead of it, through random submits, claims, requeues, cancels, retries,
+/// ends and deletes.
+#[tokio::test]
+async fn queue_positions_and_pending_counts_follow_every_transition() {
+    use rand::{Rng, SeedableRng};
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(&dir.path().join("db"), opts()).unwrap();
+    let mut rng = rand::rngs::StdRng::seed_from_u64(7);
+    let mut ids = Vec::new();
+    for i in 0..400 {
+        let id = format!("j{i}");
+        match rng.random_range(0..10) {
+            0..=4 => {
+                let priority = rng.random_range(-2..3);
+                let out = store.submit(new_job(&id, priority)).await.unwrap();
+                let seq_of = id.clone();
+                let counted: i64 = store
+                    .read(move |c| {
+                        Ok(c.query_row(
+                            "SELECT COUNT(*) FROM jobs j, jobs me WHERE me.id = ?1 AND j.status = 'pending' \
+                             AND (j.priority > me.priority OR (j.priority = me.priority AND j.seq < me.seq))",
+                            [seq_of],
+                            |r| r.get(0),
+                        )?)
+                    })
+                    .await
+                    .unwrap();
+                assert_eq!(out.position, Some(counted as u64), "{id}");
+                ids.push(id);
+            }
+            5 => {
+                let _ = store.claim_next("gpu0", &format!("p{i}")).await.unwrap();
+            }
+            6 => {
+                if let Some(c) = store.claim_next("gpu0", &format!("p{i}")).await.unwrap() {
+                    store.requeue(&c.job.job_id.0, "test").await.unwrap();
+                }
+            }
+            7 => {
+                if let Some(c) = store.claim_next("gpu0", &format!("p{i}")).await.unwrap() {
+                    let err = JobError {
+                        code: "x".into(),
+                        message: "x".into(),
+                        node: None,
+                    };
+                    let id = c.job.job_id.0;
+                    store
+                        .finish(&id, JobEnd::Failed(err), None, "t")
+                        .await
+                        .unwrap();
+                    if rng.random_bool(0.5) {
+                        store.retry(&id, "t").await.unwrap();
+                    } else {
+                        store.delete(&id).await.unwrap();
+                    }
+                }
+            }
+            _ => {
+                if !ids.is_empty() {
+                    let id = ids[rng.random_range(0..ids.len())].clone();
+                    let _ = store.cancel(&id, "t").await;
+                }
+            }
+        }
+    }
+    type Counts = Vec<(i64, i64)>;
+    let (kept, recount): (Counts, Counts) = store
+        .read(|c| {
+            let rows = |sql: &str| -> Result<Vec<(i64, i64)>, StoreError> {
+                let mut stmt = c.prepare(sql)?;
+                let v = stmt
+                    .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?
+                    .collect::<Result<_, _>>()?;
+                Ok(v)
+            };
+            Ok((
+                rows("SELECT priority, n FROM pending_by_priority WHERE n != 0 ORDER BY priority")?,
+                rows("SELECT priority, COUNT(*) FROM jobs WHERE status = 'pending' GROUP BY priority ORDER BY priority")?,
+            ))
+        })
+        .await
+        .unwrap();
+    assert!(!recount.is_empty());
+    assert_eq!(kept, recount);
+}
+
+/// Migration 5 counts the jobs already pending when it runs.
+#[tokio::test]
+async fn upgrading_counts_the_jobs_already_pending() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("db");
+    let store = Store::open(&path, opts()).unwrap();
+    for (i, p) in [0, 0, 5].into_iter().enumerate() {
+        store.submit(new_job(&format!("u{i}"), p)).await.unwrap();
+    }
+    store.close();
+    // Back to version 4: as a database written before the table existed.
+    let c = Connection::open(&path).unwrap();
+    c.execute_batch(
+        "DROP TRIGGER jobs_pending_insert; DROP TRIGGER jobs_pending_update; \
+         DROP TRIGGER jobs_pending_delete; DROP TABLE pending_by_priority; PRAGMA user_version = 4;",
+    )
+    .unwrap();
+    drop(c);
+    let store = Store::open(&path, opts()).unwrap();
+    let out = store.submit(new_job("after", 0)).await.unwrap();
+    assert_eq!(out.position, Some(3));
+    let out = store.submit(new_job("top", 9)).await.unwrap();
+    assert_eq!(out.position, Some(0));
+}

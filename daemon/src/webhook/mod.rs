@@ -9,7 +9,7 @@ mod signing;
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
-use std::sync::Arc;
+use std::sync::{Arc, RwLock};
 
 use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
@@ -43,7 +43,8 @@ pub enum WebhookError {
 struct Shared {
     store: Store,
     outbound: Outbound,
-    signer: Signer,
+    /// Replaced on reload (secret rotation); the secrets are kept to tell whether they changed.
+    signer: RwLock<(Vec<String>, Arc<Signer>)>,
     cfg: WebhookConfig,
     limits: Limits,
     retention: RetentionConfig,
@@ -67,16 +68,8 @@ impl Webhooks {
         outbound: Outbound,
     ) -> Result<Webhooks, WebhookError> {
         let cfg = config.webhooks.clone();
-        let secrets = if cfg.secrets.is_empty() {
-            let path = config.data_dir.join("webhook.secret");
-            let (secret, created) = signing::load_or_create_secret(&path)?;
-            if created {
-                tracing::info!(path = %path.display(), "generated a webhook signing secret");
-            }
-            vec![secret]
-        } else {
-            cfg.secrets.clone()
-        };
+        let secrets = secrets_of(&cfg, &config.data_dir)?;
+        let signer = Arc::new(Signer::new(&secrets)?);
         let public_url = cfg
             .public_url
             .clone()
@@ -85,7 +78,7 @@ impl Webhooks {
             shared: Arc::new(Shared {
                 store,
                 outbound,
-                signer: Signer::new(&secrets)?,
+                signer: RwLock::new((secrets, signer)),
                 limits: Limits {
                     timeout: cfg.timeout,
                     connect_timeout: cfg.connect_timeout,
@@ -122,10 +115,53 @@ impl Webhooks {
         self.shared.wake.notify_one();
     }
 
+    /// Signs with the secrets of a re-read configuration from the next attempt on (rotation);
+    /// returns how many secrets sign when they changed, `None` when they did not.
+    pub fn reload_secrets(&self, cfg: &WebhookConfig) -> Result<Option<usize>, WebhookError> {
+        let secrets = secrets_of(cfg, &self.shared.data_dir)?;
+        let mut current = self
+            .shared
+            .signer
+            .write()
+            .unwrap_or_else(|e| e.into_inner());
+        if current.0 == secrets {
+            return Ok(None);
+        }
+        let signer = Arc::new(Signer::new(&secrets)?);
+        *current = (secrets, signer);
+        Ok(Some(current.0.len()))
+    }
+
     /// Base of the output URLs in payloads.
     pub fn public_url(&self) -> &str {
         &self.shared.public_url
     }
+}
+
+impl Shared {
+    fn signer(&self) -> Arc<Signer> {
+        self.signer
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .1
+            .clone()
+    }
+}
+
+/// The configured secrets, or the one generated into the data dir when none is configured.
+fn secrets_of(
+    cfg: &WebhookConfig,
+    data_dir: &std::path::Path,
+) -> Result<Vec<String>, WebhookError> {
+    if !cfg.secrets.is_empty() {
+        return Ok(cfg.secrets.clone());
+    }
+    let path = data_dir.join("webhook.secret");
+    let (secret, created) = signing::load_or_create_secret(&path)?;
+    if created {
+        tracing::info!(path = %path.display(), "generated a webhook signing secret");
+    }
+    Ok(vec![secret])
 }
 
 #[cfg(test)]

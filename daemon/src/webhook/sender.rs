@@ -215,7 +215,7 @@ async fn attempt(shared: &Shared, ev: DueWebhook, done: &mpsc::UnboundedSender<D
     let sent = chrono::Utc::now();
     let started = Instant::now();
     let timestamp = sent.timestamp();
-    let (verdict, status_code, head, error) = match shared.signer.sign(&ev.id, timestamp, &body) {
+    let (verdict, status_code, head, error) = match shared.signer().sign(&ev.id, timestamp, &body) {
         Err(e) => (Verdict::Stop, None, None, Some(e.to_string())),
         Ok(signature) => {
             let headers = [
