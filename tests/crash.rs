@@ -216,22 +216,14 @@ fn sighup_applies_a_changed_server_list() {
     let mut p = Proc::spawn_configured(dir.path(), &[], &servers(&[("gpu0", &s[0])]));
     let http = blocking_client();
     let listed = || -> Vec<(String, String)> {
-        let b: serde_json::Value = http
+        let body = http
             .get(format!("{}/api/servers", p.url))
             .header("X-API-Key", ADMIN_KEY)
             .send()
             .unwrap()
             .json()
             .unwrap();
-        b["servers"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|s| {
-                let f = |k: &str| s[k].as_str().unwrap_or_default().to_string();
-                (f("name"), f("status"))
-            })
-            .collect()
+        names_and_statuses(&body)
     };
     let wait_for = |want: Vec<(&str, &str)>| {
         let want: Vec<(String, String)> = want

@@ -258,6 +258,19 @@ impl Drop for Harness {
     }
 }
 
+/// `(name, status)` of each server in a `GET /api/servers` body.
+pub fn names_and_statuses(body: &Value) -> Vec<(String, String)> {
+    body["servers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| {
+            let field = |k: &str| s[k].as_str().unwrap_or_default().to_string();
+            (field("name"), field("status"))
+        })
+        .collect()
+}
+
 /// Waits until `f` is true, up to `limit`.
 pub async fn eventually<F, Fut>(limit: Duration, mut f: F) -> bool
 where

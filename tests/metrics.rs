@@ -29,7 +29,7 @@ fn value_of(text: &str, series: &str) -> f64 {
         .unwrap()
 }
 
-async fn scrape(h: &Harness) -> String {
+pub(crate) async fn scrape(h: &Harness) -> String {
     let r = h
         .http
         .get(format!("{}/metrics", h.url))

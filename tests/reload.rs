@@ -24,16 +24,7 @@ async fn reload(h: &Harness, servers: Vec<ServerConfig>) -> Vec<String> {
 }
 
 async fn listed(h: &Harness) -> Vec<(String, String)> {
-    let b = h.get("/api/servers", Some(READ_KEY)).await.body;
-    b["servers"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|s| {
-            let field = |k: &str| s[k].as_str().unwrap_or_default().to_string();
-            (field("name"), field("status"))
-        })
-        .collect()
+    names_and_statuses(&h.get("/api/servers", Some(READ_KEY)).await.body)
 }
 
 async fn job(h: &Harness, id: &str) -> Value {
@@ -137,16 +128,7 @@ async fn reload_adds_a_server_and_drains_a_removed_one_without_dropping_work() {
             .len(),
         1
     );
-    let text = h
-        .http
-        .get(format!("{}/metrics", h.url))
-        .header("X-API-Key", READ_KEY)
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let text = crate::metrics::scrape(&h).await;
     assert!(text.contains("comfydash_server_up{"), "{text}");
     assert!(!text.contains("server=\"gpu0\""), "stale gpu0 series");
 

@@ -271,32 +271,28 @@ impl Servers {
 
     /// Hides server `idx` if it is still being removed (a reload may have taken it back).
     pub fn retire(&self, idx: usize) -> bool {
-        let mut all = self.inner.write().unwrap_or_else(|e| e.into_inner());
-        match all.get_mut(idx) {
-            Some(s) if s.lifecycle == Lifecycle::Removing => {
-                s.lifecycle = Lifecycle::Gone;
-                true
-            }
-            _ => false,
-        }
+        self.move_lifecycle(idx, Lifecycle::Removing, Lifecycle::Gone)
     }
 
     /// Takes server `idx` back into the configuration if it has not finished draining yet.
     pub fn revive(&self, idx: usize) -> bool {
-        let revived = {
-            let mut all = self.inner.write().unwrap_or_else(|e| e.into_inner());
-            match all.get_mut(idx) {
-                Some(s) if s.lifecycle == Lifecycle::Removing => {
-                    s.lifecycle = Lifecycle::Live;
-                    true
-                }
-                _ => false,
-            }
-        };
+        let revived = self.move_lifecycle(idx, Lifecycle::Removing, Lifecycle::Live);
         if revived {
             self.update(idx, |_| {});
         }
         revived
+    }
+
+    /// Moves server `idx` from `from` to `to` in one step; false when it was not in `from`.
+    fn move_lifecycle(&self, idx: usize, from: Lifecycle, to: Lifecycle) -> bool {
+        let mut all = self.inner.write().unwrap_or_else(|e| e.into_inner());
+        match all.get_mut(idx) {
+            Some(s) if s.lifecycle == from => {
+                s.lifecycle = to;
+                true
+            }
+            _ => false,
+        }
     }
 
     /// Whether server `idx` is still configured.
