@@ -373,7 +373,8 @@ fn soak_under_faults_loses_nothing() {
     let dir = tempfile::tempdir().unwrap();
     let sims: Vec<Sim> = rt.block_on(async {
         let mut v = Vec::new();
-        for (i, ms) in [30u64, 60].into_iter().enumerate() {
+        // The third joins by a reload halfway, when the second leaves.
+        for (i, ms) in [30u64, 60, 45].into_iter().enumerate() {
             v.push(
                 Sim::start(SimConfig {
                     exec_time: Duration::from_millis(ms),
@@ -399,9 +400,19 @@ fn soak_under_faults_loses_nothing() {
             .route("/alerts", axum::routing::post(alert))
             .with_state(alerts.clone()),
     ));
-    let urls: Vec<String> = sims.iter().map(Sim::url).collect();
-    let toml = config_toml(hook_addr, alert_addr);
-    let mut p = Proc::spawn_configured(dir.path(), &urls, &toml);
+    // Servers come from the config file, so SIGHUP can change them.
+    let with_servers = |which: &[usize]| {
+        let mut toml = config_toml(hook_addr, alert_addr);
+        for &i in which {
+            toml.push_str(&format!(
+                "[[servers]]\nname = \"comfyui-{i}\"\nurl = \"{}\"\n",
+                sims[i].url()
+            ));
+        }
+        toml
+    };
+    let toml = Mutex::new(with_servers(&[0, 1]));
+    let mut p = Proc::spawn_configured(dir.path(), &[], &toml.lock().unwrap());
     let secret = std::fs::read_to_string(dir.path().join("webhook.secret")).unwrap();
     let key = base64::engine::general_purpose::STANDARD
         .decode(secret.trim().trim_start_matches("whsec_"))
@@ -440,7 +451,7 @@ fn soak_under_faults_loses_nothing() {
     let restart_daemon = |p: &mut Proc, shared: &Shared| {
         shared.fault.store(true, Ordering::Relaxed);
         p.kill9();
-        *p = Proc::spawn_configured(dir.path(), &urls, &toml);
+        *p = Proc::spawn_configured(dir.path(), &[], &toml.lock().unwrap());
         *shared.url.lock().unwrap() = p.url.clone();
         std::thread::sleep(Duration::from_millis(300));
         shared.fault.store(false, Ordering::Relaxed);
@@ -491,6 +502,24 @@ fn soak_under_faults_loses_nothing() {
     assert_eq!(post("/api/servers/comfyui-0/drain"), 200);
     std::thread::sleep(Duration::from_secs(1));
     assert_eq!(post("/api/servers/comfyui-0/enable"), 200);
+    wait_until(at(0.75));
+    // Reload: comfyui-1 leaves (finishing what it has), comfyui-2 joins. The kill -9 below may
+    // land while comfyui-1 still drains, leaving jobs on a server the next start does not know.
+    *toml.lock().unwrap() = with_servers(&[0, 2]);
+    std::fs::write(
+        dir.path().join("test-config.toml"),
+        toml.lock().unwrap().as_str(),
+    )
+    .unwrap();
+    send_signal(p.child.id(), "HUP");
+    let joined = (0..250).any(|_| {
+        std::thread::sleep(Duration::from_millis(20));
+        let url = shared.url.lock().unwrap().clone();
+        get(&http, &url, "/api/servers")
+            .to_string()
+            .contains("comfyui-2")
+    });
+    assert!(joined, "comfyui-2 never joined after SIGHUP");
     wait_until(at(0.85));
     restart_daemon(&mut p, &shared);
     kills += 1;
@@ -594,7 +623,7 @@ fn soak_under_faults_loses_nothing() {
     let text = serde_json::to_string(&msgs).unwrap();
 
     println!(
-        "soak: {secs} s load, {kills} kill -9, {outages} server outage, 1 simulator restart, 1 receiver outage, pause/resume, {cancelled} cancels, 1 drain"
+        "soak: {secs} s load, {kills} kill -9, {outages} server outage, 1 simulator restart, 1 receiver outage, pause/resume, {cancelled} cancels, 1 drain, 1 server-list reload"
     );
     println!(
         "  accepted {} | terminal {} | lost {} | stuck {} | finished twice {}",
@@ -630,11 +659,27 @@ fn soak_under_faults_loses_nothing() {
         "  events read {events}, resyncs {resyncs}; alert messages {}",
         msgs.len()
     );
+    let servers_now: Vec<String> = names_and_statuses(&get(&http, &url, "/api/servers"))
+        .into_iter()
+        .map(|(name, _)| name)
+        .collect();
+    let ended_on = |name: &str| jobs.values().filter(|j| j["server"] == name).count();
+    println!(
+        "  servers after the reload {servers_now:?}; jobs last run on comfyui-0/1/2: {}/{}/{}",
+        ended_on("comfyui-0"),
+        ended_on("comfyui-1"),
+        ended_on("comfyui-2")
+    );
     println!(
         "  daemon RSS: first process at start {} KiB; last process {} → {} KiB; fds {} → {}",
         start_stats.0, last_start_stats.0, end_stats.0, last_start_stats.1, end_stats.1
     );
 
+    assert_eq!(servers_now, ["comfyui-0", "comfyui-2"]);
+    assert!(
+        ended_on("comfyui-2") > 0,
+        "the server added by the reload ran nothing"
+    );
     assert!(lost.is_empty(), "lost: {lost:?}");
     assert!(stuck.is_empty(), "stuck: {stuck:?}");
     assert_eq!(finished_twice, 0);
