@@ -352,3 +352,49 @@ async fn pruning_deletes_old_terminal_jobs_and_keeps_the_counts() {
     assert_eq!(t["jobs"]["byStatus"]["cancelled"], 5);
     assert_eq!(t["jobs"]["byStatus"]["pending"], 1);
 }
+
+/// The console reaches the end of a listing by reading the reversed sort from its start: that
+/// must be exactly the listing backwards, ties included, page after page.
+#[tokio::test]
+async fn every_sort_read_backwards_is_the_exact_reverse() {
+    let h = Harness::start().await;
+    for i in 0..23 {
+        let r = h
+            .submit(json!({"job_id": format!("r{i:02}"), "prompt": "x", "priority": i % 3}))
+            .await;
+        assert_eq!(r.status, 202);
+    }
+    let all = |sort: &str, limit: usize| {
+        let sort = sort.to_string();
+        let h = &h;
+        async move {
+            let mut ids = Vec::new();
+            let mut cursor: Option<String> = None;
+            loop {
+                let mut path = format!("/api/jobs?sort={sort}&limit={limit}");
+                if let Some(c) = &cursor {
+                    path.push_str(&format!("&cursor={c}"));
+                }
+                let page = h.get(&path, Some(READ_KEY)).await.body;
+                for j in page["jobs"].as_array().unwrap() {
+                    ids.push(j["job_id"].as_str().unwrap().to_string());
+                }
+                match page["next_cursor"].as_str() {
+                    Some(c) => cursor = Some(c.to_string()),
+                    None => return ids,
+                }
+            }
+        }
+    };
+    for (forward, backward) in [
+        ("-created_at", "created_at"),
+        ("-updated_at", "updated_at"),
+        ("-priority", "priority"),
+    ] {
+        let f = all(forward, 500).await;
+        let mut b = all(backward, 4).await;
+        assert_eq!(f.len(), 23);
+        b.reverse();
+        assert_eq!(f, b, "{forward} vs {backward}");
+    }
+}

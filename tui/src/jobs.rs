@@ -3,6 +3,10 @@
 //! The daemon pages forward only (`next_cursor`), so the cursor that fetched each page is kept
 //! (a short string per page) and lets the window move back as well. At most [`MAX_PAGES`] pages
 //! of [`PAGE`] jobs are held, so tens of thousands of jobs cost no more memory than a few hundred.
+//!
+//! Pages are counted from an anchor: the top of the result, or (after `G`) its end. From the end,
+//! the query runs in the reversed sort and each page is shown reversed, so the last row of the
+//! whole result is one request away however many jobs there are.
 
 use std::collections::VecDeque;
 
@@ -27,7 +31,7 @@ pub const SORTS: [&str; 6] = [
     "priority",
 ];
 
-/// One loaded page.
+/// One loaded page, its jobs in display order.
 #[derive(Debug, Clone)]
 struct Page {
     index: usize,
@@ -45,11 +49,14 @@ pub struct JobsView {
     pub sort: usize,
     /// Bumped whenever the query changes, so late answers to an old query are dropped.
     pub generation: u64,
+    /// Page indexes count from the end of the result instead of its top.
+    from_end: bool,
     /// Cursor that fetches page `i` (`None` for the first).
     cursors: Vec<Option<String>>,
+    /// In display order, top first.
     pages: VecDeque<Page>,
-    /// Whether a page after the window exists.
-    more_after: bool,
+    /// Whether pages exist beyond the one farthest from the anchor.
+    more_away: bool,
     /// Selected row, as an index into the window.
     pub selected: usize,
     /// Page being fetched.
@@ -68,10 +75,15 @@ impl JobsView {
 
     /// Starts the query again from the first page.
     pub fn reset(&mut self) -> Fetch {
+        self.restart(false)
+    }
+
+    fn restart(&mut self, from_end: bool) -> Fetch {
         self.generation += 1;
+        self.from_end = from_end;
         self.cursors = vec![None];
         self.pages.clear();
-        self.more_after = false;
+        self.more_away = false;
         self.selected = 0;
         self.loading = None;
         self.stale = false;
@@ -82,7 +94,7 @@ impl JobsView {
     /// Refetches the first page if the window is at the top; otherwise leaves it alone, since
     /// rows already shown are kept current by job events.
     pub fn refresh_top(&mut self) -> Option<Fetch> {
-        if self.loading.is_some() || self.first_page() != 0 {
+        if self.loading.is_some() || self.from_end || self.anchor_page() != 0 {
             return None;
         }
         self.stale = false;
@@ -91,10 +103,12 @@ impl JobsView {
 
     fn fetch(&mut self, page: usize) -> Fetch {
         self.loading = Some(page);
-        let mut q = vec![
-            format!("sort={}", self.sort_name()),
-            format!("limit={PAGE}"),
-        ];
+        let sort = match (self.from_end, self.sort_name().strip_prefix('-')) {
+            (false, _) => self.sort_name().to_string(),
+            (true, Some(ascending)) => ascending.to_string(),
+            (true, None) => format!("-{}", self.sort_name()),
+        };
+        let mut q = vec![format!("sort={sort}"), format!("limit={PAGE}")];
         if let Some(s) = self.filter {
             q.push(format!("status={s}"));
         }
@@ -111,8 +125,50 @@ impl JobsView {
         }
     }
 
-    fn first_page(&self) -> usize {
-        self.pages.front().map_or(0, |p| p.index)
+    /// Index of the loaded page nearest the anchor (0 when the anchor's own page is loaded).
+    fn anchor_page(&self) -> usize {
+        let edge = if self.from_end {
+            self.pages.back()
+        } else {
+            self.pages.front()
+        };
+        edge.map_or(0, |p| p.index)
+    }
+
+    /// Whether rows exist above the window.
+    fn more_above(&self) -> bool {
+        if self.from_end {
+            self.more_away
+        } else {
+            self.anchor_page() > 0
+        }
+    }
+
+    /// Whether rows exist below the window.
+    fn more_below(&self) -> bool {
+        if self.from_end {
+            self.anchor_page() > 0
+        } else {
+            self.more_away
+        }
+    }
+
+    /// The page shown just above page `i`, if any can be.
+    fn page_above(&self, i: usize) -> Option<usize> {
+        if self.from_end {
+            Some(i + 1)
+        } else {
+            i.checked_sub(1)
+        }
+    }
+
+    /// The page shown just below page `i`, if any can be.
+    fn page_below(&self, i: usize) -> Option<usize> {
+        if self.from_end {
+            i.checked_sub(1)
+        } else {
+            Some(i + 1)
+        }
     }
 
     /// Rows in the window.
@@ -125,14 +181,28 @@ impl JobsView {
         self.pages.iter().map(|p| p.jobs.len()).sum()
     }
 
-    /// Position of the window's first row in the whole result (0-based).
-    pub fn offset(&self) -> usize {
-        self.first_page() * PAGE
+    /// Where the selection is, for the title: `row/last-loaded` from the top (`+` when more
+    /// follow), or rows from the end after `G`.
+    pub fn position(&self) -> String {
+        if self.from_end {
+            let below = self.anchor_page() * PAGE + self.len() - self.selected - 1;
+            return match below {
+                0 => "last".into(),
+                n => format!("last−{n}"),
+            };
+        }
+        let offset = self.anchor_page() * PAGE;
+        let more = if self.more_below() { "+" } else { "" };
+        format!(
+            "{}/{}{more}",
+            offset + self.selected + 1,
+            offset + self.len()
+        )
     }
 
     /// Whether more rows exist after the window.
     pub fn more(&self) -> bool {
-        self.more_after
+        self.more_below()
     }
 
     /// Whether a page is being fetched.
@@ -151,47 +221,59 @@ impl JobsView {
             return;
         }
         self.loading = None;
+        let first_load = !self.loaded;
         self.loaded = true;
         if self.cursors.len() <= page + 1 {
             self.cursors.resize(page + 2, None);
         }
         self.cursors[page + 1] = result.next_cursor.clone();
-        let new = Page {
-            index: page,
-            jobs: result.jobs,
-        };
+        let more = result.next_cursor.is_some();
+        let mut jobs = result.jobs;
+        if self.from_end {
+            jobs.reverse();
+        }
+        let new = Page { index: page, jobs };
         let keep_id = self.selected_job().map(|j| j.job_id.clone());
-        match (
-            self.pages.front().map(|p| p.index),
-            self.pages.back().map(|p| p.index),
-        ) {
-            (Some(first), _) if page + 1 == first => {
-                self.selected += new.jobs.len();
-                self.pages.push_front(new);
-                if self.pages.len() > MAX_PAGES {
-                    self.pages.pop_back();
-                    self.more_after = true;
+        let top = self.pages.front().map(|p| p.index);
+        let bottom = self.pages.back().map(|p| p.index);
+        if top.and_then(|t| self.page_above(t)) == Some(page) {
+            self.selected += new.jobs.len();
+            self.pages.push_front(new);
+            if self.from_end {
+                self.more_away = more;
+            }
+            if self.pages.len() > MAX_PAGES {
+                self.pages.pop_back();
+                if !self.from_end {
+                    self.more_away = true;
                 }
             }
-            (_, Some(last)) if page == last + 1 => {
-                self.more_after = result.next_cursor.is_some();
-                self.pages.push_back(new);
-                if self.pages.len() > MAX_PAGES
-                    && let Some(dropped) = self.pages.pop_front()
-                {
-                    self.selected = self.selected.saturating_sub(dropped.jobs.len());
+        } else if bottom.and_then(|b| self.page_below(b)) == Some(page) {
+            if !self.from_end {
+                self.more_away = more;
+            }
+            self.pages.push_back(new);
+            if self.pages.len() > MAX_PAGES
+                && let Some(dropped) = self.pages.pop_front()
+            {
+                self.selected = self.selected.saturating_sub(dropped.jobs.len());
+                if self.from_end {
+                    self.more_away = true;
                 }
             }
-            _ => {
-                // A fresh start or a refresh of the top: the window becomes this page alone.
-                self.more_after = result.next_cursor.is_some();
-                self.pages.clear();
-                self.pages.push_back(new);
-                self.cursors.truncate(page + 2);
-                self.selected = keep_id
+        } else {
+            // A fresh start or a refresh of the top: the window becomes this page alone.
+            self.more_away = more;
+            self.pages.clear();
+            self.pages.push_back(new);
+            self.cursors.truncate(page + 2);
+            self.selected = if self.from_end && first_load {
+                self.len().saturating_sub(1)
+            } else {
+                keep_id
                     .and_then(|id| self.rows().position(|j| j.job_id == id))
-                    .unwrap_or(self.selected);
-            }
+                    .unwrap_or(self.selected)
+            };
         }
         self.clamp();
     }
@@ -215,18 +297,23 @@ impl JobsView {
 
     /// Moves to the first row of the whole result.
     pub fn top(&mut self) -> Option<Fetch> {
-        if self.first_page() == 0 {
+        if self.more_above() {
+            Some(self.restart(false))
+        } else {
             self.selected = 0;
             None
-        } else {
-            Some(self.reset())
         }
     }
 
-    /// Moves to the last loaded row and fetches the next page if there is one.
+    /// Moves to the last row of the whole result: at once when it is loaded, else by fetching
+    /// the result's last page.
     pub fn bottom(&mut self) -> Option<Fetch> {
-        self.selected = self.len().saturating_sub(1);
-        self.prefetch()
+        if self.more_below() {
+            Some(self.restart(true))
+        } else {
+            self.selected = self.len().saturating_sub(1);
+            None
+        }
     }
 
     fn prefetch(&mut self) -> Option<Fetch> {
@@ -234,13 +321,17 @@ impl JobsView {
             return None;
         }
         let len = self.len();
-        if self.more_after && self.selected + PREFETCH >= len {
-            let next = self.pages.back().map_or(0, |p| p.index + 1);
-            return Some(self.fetch(next));
+        if self.more_below() && self.selected + PREFETCH >= len {
+            let bottom = self.pages.back().map(|p| p.index);
+            if let Some(next) = bottom.and_then(|b| self.page_below(b)) {
+                return Some(self.fetch(next));
+            }
         }
-        let first = self.first_page();
-        if first > 0 && self.selected < PREFETCH {
-            return Some(self.fetch(first - 1));
+        if self.more_above() && self.selected < PREFETCH {
+            let top = self.pages.front().map(|p| p.index);
+            if let Some(next) = top.and_then(|t| self.page_above(t)) {
+                return Some(self.fetch(next));
+            }
         }
         None
     }
@@ -272,7 +363,10 @@ impl JobsView {
 
     /// Whether a new job would show at the top of this query (so the top page is worth refetching).
     pub fn shows_new_jobs(&self) -> bool {
-        self.first_page() == 0 && self.search.is_empty() && self.sort_name().ends_with("_at")
+        !self.from_end
+            && self.anchor_page() == 0
+            && self.search.is_empty()
+            && self.sort_name().ends_with("_at")
     }
 }
 
@@ -358,7 +452,8 @@ mod tests {
             );
             pages_seen += 1;
             assert!(v.len() <= MAX_PAGES * PAGE);
-            fetch = v.bottom();
+            v.selected = v.len() - 1;
+            fetch = v.move_by(0);
         }
         assert_eq!(pages_seen, 500);
         assert_eq!(
@@ -372,6 +467,102 @@ mod tests {
         };
         assert_eq!(page, 496);
         assert!(query.ends_with("cursor=c496"), "{query}");
+    }
+
+    /// Page `k` of a result of `total` jobs in the reversed sort (newest of the tail first).
+    fn tail_page(total: usize, k: usize) -> JobPage {
+        let hi = total - k * PAGE;
+        let lo = hi.saturating_sub(PAGE);
+        JobPage {
+            jobs: (lo..hi)
+                .rev()
+                .map(|i| fixtures::job(&format!("job-{i}"), JobStatus::Pending))
+                .collect(),
+            next_cursor: (lo > 0).then(|| format!("t{}", k + 1)),
+        }
+    }
+
+    fn expect_fetch(f: Option<Fetch>) -> (u64, usize, String) {
+        match f {
+            Some(Fetch::Jobs {
+                generation,
+                page,
+                query,
+            }) => (generation, page, query),
+            other => panic!("expected a jobs fetch, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn end_key_reaches_the_true_end_and_the_window_walks_back_from_there() {
+        let total = 50_000;
+        let mut v = JobsView::default();
+        let (generation, _, _) = expect_fetch(Some(v.reset()));
+        v.on_page(generation, 0, page(0, PAGE, Some("c1")));
+        assert_eq!(v.position(), "1/100+");
+
+        // G: one request for the result's last page, in the reversed sort, shown reversed.
+        let (generation, page_ix, query) = expect_fetch(v.bottom());
+        assert_eq!((page_ix, query.as_str()), (0, "sort=created_at&limit=100"));
+        assert_eq!(v.len(), 0, "the old window is dropped");
+        v.on_page(generation, 0, tail_page(total, 0));
+        assert_eq!(v.selected_job().unwrap().job_id.0, "job-49999");
+        assert_eq!(v.rows().next().unwrap().job_id.0, "job-49900");
+        assert_eq!(v.position(), "last");
+        assert!(!v.more(), "nothing below the end");
+        assert!(v.bottom().is_none(), "G again stays put");
+
+        // Walking up fetches earlier pages with the reversed query's cursors.
+        for k in 1..=5 {
+            v.selected = 0;
+            let (generation, page_ix, query) = expect_fetch(v.move_by(0));
+            assert_eq!(page_ix, k);
+            assert!(query.ends_with(&format!("cursor=t{k}")), "{query}");
+            let keep = v.selected_job().unwrap().job_id.clone();
+            v.on_page(generation, k, tail_page(total, k));
+            assert_eq!(v.selected_job().unwrap().job_id, keep, "selection kept");
+            assert!(v.len() <= MAX_PAGES * PAGE);
+        }
+        let first = v.rows().next().unwrap().job_id.0.clone();
+        assert_eq!(first, format!("job-{}", total - 6 * PAGE));
+        assert!(v.more(), "pages below were dropped");
+        assert_eq!(
+            v.position(),
+            format!("last−{}", 5 * PAGE - 1),
+            "the selected row is the top of page 4 from the end: job-49500"
+        );
+        assert_eq!(v.selected_job().unwrap().job_id.0, "job-49500");
+
+        // Walking down again refetches the dropped pages nearer the end.
+        v.selected = v.len() - 1;
+        let (generation, page_ix, _) = expect_fetch(v.move_by(0));
+        assert_eq!(page_ix, 2);
+        v.on_page(generation, 2, tail_page(total, 2));
+        assert_eq!(
+            v.rows().last().unwrap().job_id.0,
+            format!("job-{}", total - 2 * PAGE - 1)
+        );
+
+        // g goes back to the top with the normal sort.
+        let (_, page_ix, query) = expect_fetch(v.top());
+        assert_eq!((page_ix, query.as_str()), (0, "sort=-created_at&limit=100"));
+    }
+
+    #[test]
+    fn end_key_on_a_short_result_just_moves() {
+        let mut v = JobsView::default();
+        let (generation, _, _) = expect_fetch(Some(v.reset()));
+        v.on_page(generation, 0, page(0, 7, None));
+        assert!(v.bottom().is_none());
+        assert_eq!(v.selected, 6);
+        assert!(v.top().is_none());
+        assert_eq!(v.selected, 0);
+        // Ascending sorts reverse to descending.
+        v.sort = 1;
+        let (generation, _, _) = expect_fetch(Some(v.reset()));
+        v.on_page(generation, 0, page(0, PAGE, Some("c1")));
+        let (_, _, query) = expect_fetch(v.bottom());
+        assert!(query.starts_with("sort=-created_at&"), "{query}");
     }
 
     #[test]

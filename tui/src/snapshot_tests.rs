@@ -94,11 +94,51 @@ fn job_detail() {
     snap("detail", &app);
 }
 
+/// Presses `G` on the jobs screen and answers its fetch of the last page (the fixture's jobs,
+/// as the daemon sends them in the reversed sort).
+fn go_to_end(app: &mut App) {
+    key(app, KeyCode::Char('2'));
+    let cmds = app.update(Action::Key(KeyEvent::new(
+        KeyCode::Char('G'),
+        KeyModifiers::NONE,
+    )));
+    let (generation, page) = cmds
+        .iter()
+        .find_map(|c| match c {
+            crate::action::Command::Fetch(crate::action::Fetch::Jobs {
+                generation,
+                page,
+                query,
+            }) => {
+                assert!(query.starts_with("sort=created_at&"), "{query}");
+                Some((*generation, *page))
+            }
+            _ => None,
+        })
+        .expect("G fetches the last page");
+    let mut tail = fixtures::jobs();
+    tail.reverse();
+    app.update(Action::loaded(Loaded::Jobs {
+        generation,
+        page,
+        result: Ok(comfydash_wire::JobPage {
+            jobs: tail,
+            next_cursor: Some("t1".into()),
+        }),
+    }));
+}
+
+#[test]
+fn jobs_at_the_end() {
+    let mut app = fixtures::app();
+    go_to_end(&mut app);
+    snap("jobs_end", &app);
+}
+
 #[test]
 fn completed_job_detail_with_outputs() {
     let mut app = fixtures::app();
-    key(&mut app, KeyCode::Char('2'));
-    key(&mut app, KeyCode::Char('G'));
+    go_to_end(&mut app);
     key(&mut app, KeyCode::Enter);
     snap("detail_completed", &app);
 }

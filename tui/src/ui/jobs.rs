@@ -31,16 +31,7 @@ pub fn render(app: &App, t: Theme, f: &mut Frame, area: Rect) {
         title.push(Span::raw(format!("\"{}\"", fit(&v.search, 20))));
     }
     if v.len() > 0 {
-        let from = v.offset() + 1;
-        let more = if v.more() { "+" } else { "" };
-        title.push(Span::styled(
-            format!(
-                " · {}/{}{more}",
-                v.offset() + v.selected + 1,
-                from + v.len() - 1
-            ),
-            t.dim(),
-        ));
+        title.push(Span::styled(format!(" · {}", v.position()), t.dim()));
     }
     if v.loading() {
         title.push(Span::styled(" · loading…", t.warn()));
