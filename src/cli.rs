@@ -26,7 +26,7 @@ pub enum Command {
     Daemon(DaemonArgs),
     /// Open the operations console.
     Tui(TuiArgs),
-    /// Check the daemon's configuration without starting it.
+    /// Check the daemon's configuration, or have the running daemon reload it.
     #[command(subcommand)]
     Config(ConfigCommand),
     /// Check that the daemon answers.
@@ -42,6 +42,9 @@ pub enum Command {
     Jobs(JobsArgs),
     /// Queue status, pause and resume.
     Queue(QueueArgs),
+    /// ComfyUI servers: list, drain, enable, disable, free memory.
+    #[command(after_long_help = EXIT_CODES)]
+    Servers(ServersArgs),
     /// Built-in alerts: list, test the channels, silence.
     #[command(after_long_help = EXIT_CODES)]
     Alerts(AlertsArgs),
@@ -97,6 +100,17 @@ pub struct TuiArgs {
 pub enum ConfigCommand {
     /// Load the configuration as `comfydash daemon` would and print it, secrets masked.
     Check(ConfigCheckArgs),
+    /// Ask the running daemon to re-read its configuration (as SIGHUP does) and print what changed.
+    #[command(after_long_help = EXIT_CODES)]
+    Reload(ConfigReloadArgs),
+}
+
+/// `comfydash config reload`.
+#[derive(Debug, Args)]
+pub struct ConfigReloadArgs {
+    /// Daemon, key, output.
+    #[command(flatten)]
+    pub remote: Remote,
 }
 
 /// `comfydash config check`.
@@ -280,6 +294,44 @@ pub enum QueueCommand {
     Pause,
     /// Start jobs again.
     Resume,
+}
+
+/// `comfydash servers`.
+#[derive(Debug, Args)]
+pub struct ServersArgs {
+    /// Daemon, key, output.
+    #[command(flatten)]
+    pub remote: Remote,
+    /// What to do [default: list].
+    #[command(subcommand)]
+    pub command: Option<ServersCommand>,
+}
+
+/// `comfydash servers ...`.
+#[derive(Debug, Clone, Subcommand)]
+pub enum ServersCommand {
+    /// Every server: status, latency, GPU, VRAM, jobs in flight.
+    List,
+    /// Finish the jobs in flight, take nothing new (kept across restarts).
+    Drain {
+        /// Server name.
+        name: String,
+    },
+    /// Take work again.
+    Enable {
+        /// Server name.
+        name: String,
+    },
+    /// Take nothing (kept across restarts); jobs in flight finish.
+    Disable {
+        /// Server name.
+        name: String,
+    },
+    /// Ask ComfyUI to unload its models and free memory (`/free`).
+    Free {
+        /// Server name.
+        name: String,
+    },
 }
 
 /// `comfydash alerts`.

@@ -21,7 +21,11 @@ pub async fn run(args: DaemonArgs) -> anyhow::Result<()> {
         .await
         .with_context(|| format!("cannot listen on {}", config.listen))?;
     let daemon = comfydash_daemon::start(config, listener).await?;
-    spawn_reload_on_hangup(args.clone(), daemon.reloader());
+    let source_args = args.clone();
+    daemon.set_config_source(std::sync::Arc::new(move || {
+        load_config(&source_args).map_err(|e| e.to_string())
+    }));
+    spawn_reload_on_hangup(daemon.reloader());
     let token = daemon.shutdown_token();
     tokio::spawn(async move {
         wait_for_signal().await;
@@ -62,18 +66,17 @@ async fn wait_for_signal() {
 }
 
 /// On SIGHUP, loads the configuration again and applies what can change live (keys, templates,
-/// outbound allow list, servers).
+/// outbound allow list, servers, webhook secrets, alerts).
 #[cfg(unix)]
-fn spawn_reload_on_hangup(args: DaemonArgs, reloader: comfydash_daemon::Reloader) {
+fn spawn_reload_on_hangup(reloader: comfydash_daemon::Reloader) {
     use tokio::signal::unix::{SignalKind, signal};
     tokio::spawn(async move {
         let Ok(mut hup) = signal(SignalKind::hangup()) else {
             return;
         };
         while hup.recv().await.is_some() {
-            match load_config(&args) {
-                Ok(config) => {
-                    let report = reloader.reload(&config).await;
+            match reloader.reload_from_source().await {
+                Ok(report) => {
                     for change in report.applied {
                         tracing::info!("{change}");
                     }
@@ -90,7 +93,7 @@ fn spawn_reload_on_hangup(args: DaemonArgs, reloader: comfydash_daemon::Reloader
 }
 
 #[cfg(not(unix))]
-fn spawn_reload_on_hangup(_: DaemonArgs, _: comfydash_daemon::Reloader) {}
+fn spawn_reload_on_hangup(_: comfydash_daemon::Reloader) {}
 
 #[cfg(not(unix))]
 async fn wait_for_signal() {

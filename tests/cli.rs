@@ -140,6 +140,41 @@ async fn health_is_ok_when_comfyui_is_up() {
 }
 
 #[tokio::test]
+async fn servers_list_drain_enable_disable_and_free() {
+    let (h, _sim) = with_sim(comfydash_sim::SimConfig::default(), |_| {}).await;
+    let out = run(&h.url, READ_KEY, &["servers"]).await;
+    assert_eq!(out.code, 0, "{out:?}");
+    let lines: Vec<&str> = out.stdout.lines().collect();
+    assert!(lines[0].starts_with("NAME  STATUS  LATENCY"), "{out:?}");
+    assert!(lines[1].starts_with("gpu0  up"), "{out:?}");
+    let out = run(&h.url, READ_KEY, &["servers", "list", "--json"]).await;
+    assert_eq!(out.json()["servers"][0]["status"], "up", "{out:?}");
+
+    let out = run(&h.url, ADMIN_KEY, &["servers", "drain", "gpu0"]).await;
+    assert_eq!(
+        (out.code, out.stdout.as_str()),
+        (0, "server gpu0: draining, 0 in flight\n")
+    );
+    let out = run(&h.url, ADMIN_KEY, &["servers", "disable", "gpu0", "--json"]).await;
+    assert_eq!(out.json()["status"], "disabled", "{out:?}");
+    let out = run(&h.url, ADMIN_KEY, &["servers", "enable", "gpu0"]).await;
+    assert_eq!(out.stdout, "server gpu0: up, 0 in flight\n", "{out:?}");
+    let out = run(&h.url, ADMIN_KEY, &["servers", "free", "gpu0"]).await;
+    assert_eq!(
+        out.stdout, "server gpu0: asked to free memory; up, 0 in flight\n",
+        "{out:?}"
+    );
+
+    // Unknown servers and small keys are the daemon's refusals: exit 4 with its words.
+    let out = run(&h.url, ADMIN_KEY, &["servers", "drain", "gpu9"]).await;
+    assert_eq!(out.code, 4, "{out:?}");
+    assert!(out.stderr.contains("server_not_found"), "{out:?}");
+    let out = run(&h.url, READ_KEY, &["servers", "drain", "gpu0"]).await;
+    assert_eq!(out.code, 4, "{out:?}");
+    assert!(out.stderr.contains("forbidden"), "{out:?}");
+}
+
+#[tokio::test]
 async fn wrong_key_is_unauthorized() {
     let h = Harness::start().await;
     let out = run(&h.url, "not-a-key", &["jobs", "list"]).await;

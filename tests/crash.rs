@@ -274,4 +274,36 @@ fn sighup_applies_a_changed_server_list() {
     std::thread::sleep(Duration::from_millis(200));
     assert_eq!(listed(), vec![("gpu1".to_string(), "up".to_string())]);
     assert!(p.child.try_wait().unwrap().is_none(), "daemon exited");
+
+    // The same through the API, from the CLI: the answer says what changed, or why not.
+    let reload = || {
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_comfydash"))
+            .args(["config", "reload", "--url", &p.url, "--api-key", ADMIN_KEY])
+            .env_remove("COMFYDASH_URL")
+            .env_remove("COMFYDASH_API_KEY")
+            .output()
+            .unwrap();
+        let text = |b: &[u8]| String::from_utf8_lossy(b).into_owned();
+        (out.status.code(), text(&out.stdout), text(&out.stderr))
+    };
+    let (code, _, stderr) = reload();
+    assert_eq!(code, Some(4), "{stderr}");
+    assert!(
+        stderr.contains("config_invalid") && stderr.contains("line 2"),
+        "{stderr}"
+    );
+    std::fs::write(
+        dir.path().join("test-config.toml"),
+        servers(&[("gpu0", &s[0]), ("gpu1", &s[1])]),
+    )
+    .unwrap();
+    let (code, stdout, stderr) = reload();
+    assert_eq!(code, Some(0), "{stderr}");
+    assert_eq!(stdout, "server gpu0 added\n");
+    let (code, stdout, _) = reload();
+    assert_eq!(
+        (code, stdout.as_str()),
+        (Some(0), "reloaded; nothing changed that applies live\n")
+    );
+    wait_for(vec![("gpu0", "up"), ("gpu1", "up")]);
 }

@@ -48,6 +48,7 @@ async fn openapi_document_matches_the_golden_file_and_validates() {
         "/api/servers",
         "/api/servers/{name}/{action}",
         "/api/stats/history",
+        "/api/config/reload",
         "/api/events",
         "/metrics",
         "/api/openapi.json",

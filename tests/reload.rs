@@ -1,3 +1,4 @@
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use comfydash_daemon::config::{Config, ServerConfig};
@@ -228,4 +229,58 @@ async fn jobs_left_on_a_server_no_longer_configured_are_requeued_at_start() {
         .body
         .to_string();
     assert!(log.contains("server gpu0 is no longer configured"), "{log}");
+}
+
+#[tokio::test]
+async fn the_reload_endpoint_applies_the_source_or_says_why_not() {
+    let s = sims(2, 0).await;
+    let h = daemon(&s[..1], |_| {}).await;
+    let r = h
+        .post("/api/config/reload", Some(ADMIN_KEY), json!({}))
+        .await;
+    assert_eq!(r.status, 409, "{}", r.body);
+    assert_eq!(r.body["error"]["code"], "reload_unavailable");
+    let r = h
+        .post("/api/config/reload", Some(SUBMIT_KEY), json!({}))
+        .await;
+    assert_eq!(r.status, 403);
+
+    let next: Arc<Mutex<Result<Config, String>>> = Arc::new(Mutex::new(Ok(h.config.clone())));
+    let source = next.clone();
+    h.daemon
+        .as_ref()
+        .unwrap()
+        .set_config_source(Arc::new(move || source.lock().unwrap().clone()));
+    let r = h
+        .post("/api/config/reload", Some(ADMIN_KEY), json!({}))
+        .await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert_eq!(r.body, json!({"applied": [], "warnings": []}));
+
+    let mut c = h.config.clone();
+    c.servers.push(server("gpu1", &s[1]));
+    *next.lock().unwrap() = Ok(c);
+    let r = h
+        .post("/api/config/reload", Some(ADMIN_KEY), json!({}))
+        .await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert_eq!(r.body["applied"], json!(["server gpu1 added"]));
+    h.wait_server_up().await;
+
+    // A file that does not load changes nothing and says why.
+    *next.lock().unwrap() = Err("config.toml: TOML parse error at line 3".into());
+    let r = h
+        .post("/api/config/reload", Some(ADMIN_KEY), json!({}))
+        .await;
+    assert_eq!(r.status, 422, "{}", r.body);
+    assert_eq!(r.body["error"]["code"], "config_invalid");
+    assert!(
+        r.body["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("line 3"),
+        "{}",
+        r.body
+    );
+    assert_eq!(listed(&h).await.len(), 2);
 }

@@ -12,6 +12,7 @@ pub mod events;
 pub mod metrics;
 pub mod outbound;
 pub mod pruner;
+pub mod reload;
 pub mod servers;
 pub mod stats;
 pub mod store;
@@ -32,6 +33,7 @@ use crate::auth::{Keys, Role};
 use crate::config::{Config, KeyConfig};
 use crate::servers::Servers;
 use crate::store::{Store, StoreOptions};
+pub use comfydash_wire::ReloadReport;
 
 /// Why the daemon could not start.
 #[derive(Debug, thiserror::Error)]
@@ -92,8 +94,13 @@ impl Daemon {
     pub fn reloader(&self) -> Reloader {
         Reloader {
             state: self.state.clone(),
-            admin_key: self.admin_key.clone(),
         }
+    }
+
+    /// Where the configuration is re-read from on SIGHUP and `POST /api/config/reload` (the
+    /// binary's flags, environment and file); without one the endpoint answers 409.
+    pub fn set_config_source(&self, source: reload::ConfigSource) {
+        self.state.reload.set_source(source);
     }
 
     /// Stops and waits.
@@ -103,76 +110,21 @@ impl Daemon {
     }
 }
 
-/// Applies a re-read configuration to a running daemon (SIGHUP).
+/// Applies a re-read configuration to a running daemon (SIGHUP, `POST /api/config/reload`).
 #[derive(Clone)]
 pub struct Reloader {
     state: AppState,
-    admin_key: String,
-}
-
-/// What a reload did.
-#[derive(Debug, Default)]
-pub struct ReloadReport {
-    /// Changes applied, one line each (servers added, removed, moved).
-    pub applied: Vec<String>,
-    /// What needs attention: template problems, and what only applies at the next restart.
-    pub warnings: Vec<String>,
 }
 
 impl Reloader {
-    /// Applies a re-read configuration without dropping work: API keys, workflow templates,
-    /// the outbound allow list, webhook signing secrets, `[alerts]` and the server list (added
-    /// servers start, removed ones drain).
+    /// Applies `new` without dropping work (see [`reload::apply`]).
     pub async fn reload(&self, new: &Config) -> ReloadReport {
-        let mut report = ReloadReport::default();
-        let mut keys = new.keys.clone();
-        if !keys.iter().any(|k| k.role == Role::Admin) {
-            keys.push(KeyConfig {
-                name: "admin".into(),
-                role: Role::Admin,
-                key: self.admin_key.clone(),
-            });
-        }
-        self.state.keys.replace(&keys);
-        for w in self
-            .state
-            .worker
-            .reload_templates(new.worker.workflows_dir.as_deref())
-        {
-            report.warnings.push(format!("workflow templates: {w}"));
-        }
-        // The ComfyUI servers join the outbound guard before any pipeline can reach them.
-        let urls: Vec<String> = new.servers.iter().map(|s| s.url.clone()).collect();
-        if let Err(e) = self.state.outbound.update(&new.outbound.allow, &urls) {
-            report
-                .warnings
-                .push(format!("outbound allow list kept as it was: {e}"));
-        }
-        report.applied = self.state.worker.apply_servers(&new.servers).await;
-        match self.state.alerts.reload(new).await {
-            Ok(Some(change)) => report.applied.push(change),
-            Ok(None) => {}
-            Err(e) => report
-                .warnings
-                .push(format!("alerts configuration kept as it was: {e}")),
-        }
-        match self.state.webhooks.reload_secrets(&new.webhooks) {
-            Ok(Some(n)) => report
-                .applied
-                .push(format!("webhook signing secrets changed: {n} in use")),
-            Ok(None) => {}
-            Err(e) => report
-                .warnings
-                .push(format!("webhook signing secrets kept as they were: {e}")),
-        }
-        let old = &self.state.config;
-        if old.listen != new.listen || old.data_dir != new.data_dir {
-            report
-                .warnings
-                .push("listen address and data dir apply at the next restart".into());
-        }
-        tracing::info!(keys = keys.len(), "configuration reloaded");
-        report
+        reload::apply(&self.state, new.clone()).await
+    }
+
+    /// Re-reads the configuration from its source and applies it.
+    pub async fn reload_from_source(&self) -> Result<ReloadReport, reload::ReloadError> {
+        reload::from_source(&self.state).await
     }
 }
 
@@ -274,6 +226,7 @@ pub async fn start(mut config: Config, listener: TcpListener) -> Result<Daemon, 
         shutdown: shutdown.clone(),
         webhooks,
         alerts,
+        reload: Arc::new(reload::ReloadHook::new(admin_key.clone())),
     };
     let grace = state.config.http.shutdown_grace;
     let state_store = state.store.clone();

@@ -53,6 +53,8 @@ pub struct ServerState {
     pub restart_command: Option<String>,
     /// Whether it is configured, being removed, or gone.
     pub lifecycle: Lifecycle,
+    /// Its place in the configuration, for listings (kept by a removed server while it drains).
+    pub rank: usize,
 }
 
 /// Where a server is between configuration reloads.
@@ -150,6 +152,7 @@ impl Servers {
     /// Adds a configured server (`unknown` until probed); returns its index.
     pub fn add(&self, s: &ServerConfig) -> usize {
         let mut all = self.inner.write().unwrap_or_else(|e| e.into_inner());
+        let rank = all.len();
         all.push(ServerState {
             name: s.name.clone(),
             url: s.url.clone(),
@@ -166,15 +169,28 @@ impl Servers {
             in_flight: 0,
             restart_command: s.restart_command.clone(),
             lifecycle: Lifecycle::Live,
+            rank,
         });
         all.len() - 1
+    }
+
+    /// Sets where server `idx` comes in listings (its place in a reloaded configuration).
+    pub fn set_rank(&self, idx: usize, rank: usize) {
+        if let Some(s) = self
+            .inner
+            .write()
+            .unwrap_or_else(|e| e.into_inner())
+            .get_mut(idx)
+        {
+            s.rank = rank;
+        }
     }
 
     /// A copy of every shown server's state: configured ones, and removed ones still draining
     /// (unless a configured server has taken over the name).
     pub fn all(&self) -> Vec<ServerState> {
         let all = self.inner.read().unwrap_or_else(|e| e.into_inner());
-        all.iter().filter(|s| shown(&all, s)).cloned().collect()
+        shown_in_order(&all).into_iter().cloned().collect()
     }
 
     /// Every entry, including removed ones; indexes match pipelines'.
@@ -194,8 +210,8 @@ impl Servers {
     /// Names and statuses for `/api/health`.
     pub fn health(&self) -> Vec<ServerHealth> {
         let all = self.inner.read().unwrap_or_else(|e| e.into_inner());
-        all.iter()
-            .filter(|s| shown(&all, s))
+        shown_in_order(&all)
+            .into_iter()
             .map(|s| ServerHealth {
                 name: s.name.clone(),
                 status: s.status,
@@ -390,6 +406,13 @@ impl Servers {
             }
         });
     }
+}
+
+/// The listed servers, in configuration order.
+fn shown_in_order(all: &[ServerState]) -> Vec<&ServerState> {
+    let mut v: Vec<&ServerState> = all.iter().filter(|s| shown(all, s)).collect();
+    v.sort_by_key(|s| s.rank);
+    v
 }
 
 /// Whether `s` is listed: live, or removing while no live server has its name.

@@ -1,12 +1,14 @@
 //! `comfydash config check`: loads the configuration exactly as `comfydash daemon` would (same
 //! flags, environment and file) and prints the effective result with every secret masked.
+//! `comfydash config reload`: the running daemon re-reads its own configuration and says what
+//! changed (a file that does not load is refused, exit 4, and the daemon keeps running as it was).
 
 use comfydash_daemon::auth::Role;
 use comfydash_daemon::config::Config;
 use serde_json::{Value, json};
 
-use super::print_json;
-use crate::cli::ConfigCheckArgs;
+use super::{client, print_json};
+use crate::cli::{ConfigCheckArgs, Remote};
 use crate::exit::Exit;
 
 /// Prints the effective configuration (TOML, or JSON); an invalid one is an error (exit 1).
@@ -17,6 +19,25 @@ pub fn check(args: &ConfigCheckArgs) -> anyhow::Result<Exit> {
         print_json(&view)?;
     } else {
         out!("{}", toml::to_string_pretty(&without_nulls(view))?);
+    }
+    Ok(Exit::Success)
+}
+
+/// Asks the daemon to reload; prints each change, and warnings on stderr.
+pub async fn reload(remote: &Remote) -> anyhow::Result<Exit> {
+    let report = client(remote).reload_config().await?;
+    if remote.json {
+        print_json(&report)?;
+    } else {
+        if report.applied.is_empty() {
+            outln!("reloaded; nothing changed that applies live");
+        }
+        for change in &report.applied {
+            outln!("{change}");
+        }
+    }
+    for warning in &report.warnings {
+        eprintln!("comfydash: warning: {warning}");
     }
     Ok(Exit::Success)
 }

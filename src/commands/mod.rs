@@ -6,6 +6,7 @@ mod health;
 mod jobs;
 mod ping;
 mod queue;
+mod servers;
 mod submit;
 mod tui;
 mod webhooks;
@@ -23,11 +24,13 @@ pub async fn run(command: Command) -> anyhow::Result<Exit> {
         Command::Daemon(args) => crate::daemon::run(args).await.map(|()| Exit::Success),
         Command::Tui(args) => tui::run(args).await,
         Command::Config(ConfigCommand::Check(args)) => config::check(&args),
+        Command::Config(ConfigCommand::Reload(args)) => config::reload(&args.remote).await,
         Command::Ping(remote) => ping::run(&remote).await,
         Command::Health(remote) => health::run(&remote).await,
         Command::Submit(args) => submit::run(args).await,
         Command::Jobs(args) => jobs::run(args).await,
         Command::Queue(args) => queue::run(&args.remote, args.command).await,
+        Command::Servers(args) => servers::run(&args.remote, args.command).await,
         Command::Alerts(args) => alerts::run(args).await,
         Command::Webhooks(args) => webhooks::run(args).await,
     }

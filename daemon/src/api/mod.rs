@@ -1,6 +1,7 @@
 //! The HTTP API: routes, shared state, authentication and the one error type.
 
 mod alerts;
+mod config;
 mod error;
 mod events;
 mod health;
@@ -66,6 +67,8 @@ pub struct AppState {
     pub webhooks: crate::webhook::Webhooks,
     /// Built-in alerts.
     pub alerts: crate::alerts::Alerts,
+    /// Re-reading the configuration (SIGHUP, `POST /api/config/reload`).
+    pub reload: Arc<crate::reload::ReloadHook>,
 }
 
 /// Every route of the daemon.
@@ -111,6 +114,7 @@ pub fn router(state: AppState) -> Router {
         .route("/api/servers", get(servers::list))
         .route("/api/servers/{name}/{action}", post(servers::action))
         .route("/api/stats/history", get(servers::history))
+        .route("/api/config/reload", post(config::reload))
         // Everything above is bounded in time; the event stream below is long-lived by design.
         .layer(middleware::from_fn(move |req: Request, next: Next| {
             with_timeout(req, next, timeout)

@@ -5,7 +5,7 @@ use axum::Json;
 use utoipa::openapi::security::{ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
-use super::{alerts, events, health, jobs, queue, servers, telemetry, webhooks};
+use super::{alerts, config, events, health, jobs, queue, servers, telemetry, webhooks};
 
 /// Both ways to send a key: `X-API-Key` and `Authorization: Bearer`.
 struct Security;
@@ -65,6 +65,7 @@ impl Modify for Security {
         servers::list,
         servers::action,
         servers::history,
+        config::reload,
         events::stream,
         webhooks::list,
         webhooks::redeliver,
@@ -83,6 +84,7 @@ impl Modify for Security {
         (name = "health", description = "Open endpoints for monitors"),
         (name = "jobs", description = "Submitting and steering jobs"),
         (name = "queue", description = "Pause and resume"),
+        (name = "config", description = "Reloading the daemon's configuration"),
         (name = "telemetry", description = "Figures for the Lensia backend and external sources"),
         (name = "servers", description = "ComfyUI servers"),
         (name = "events", description = "Live event stream"),

@@ -50,9 +50,10 @@ impl Worker {
                 ));
             }
         }
-        for n in new {
+        for (rank, n) in new.iter().enumerate() {
             match live(&n.name) {
                 Some(idx) if entries[idx].url == n.url => {
+                    servers.set_rank(idx, rank);
                     if entries[idx].restart_command != n.restart_command {
                         servers.set_restart_command(idx, n.restart_command.clone());
                         changes.push(format!("server {}: restart command changed", n.name));
@@ -61,6 +62,7 @@ impl Worker {
                 Some(idx) => {
                     servers.set_lifecycle(idx, Lifecycle::Removing);
                     let added = servers.add(n);
+                    servers.set_rank(added, rank);
                     servers.set_mode(added, entries[idx].mode);
                     self.start_server(added, false);
                     changes.push(format!(
@@ -73,11 +75,13 @@ impl Worker {
                         s.name == n.name && s.url == n.url && s.lifecycle == Lifecycle::Removing
                     });
                     if let Some(idx) = draining.filter(|&idx| servers.revive(idx)) {
+                        servers.set_rank(idx, rank);
                         servers.set_restart_command(idx, n.restart_command.clone());
                         changes.push(format!("server {} is back before it had drained", n.name));
                         continue;
                     }
                     let added = servers.add(n);
+                    servers.set_rank(added, rank);
                     self.restore_mode(added, &n.name).await;
                     self.start_server(added, false);
                     changes.push(format!("server {} added", n.name));

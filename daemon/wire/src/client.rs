@@ -240,6 +240,11 @@ impl Client {
         self.post(&format!("/api/servers/{name}/{action}")).await
     }
 
+    /// `POST /api/config/reload`: the daemon re-reads its own configuration.
+    pub async fn reload_config(&self) -> Result<crate::ReloadReport, ClientError> {
+        self.post("/api/config/reload").await
+    }
+
     /// `GET /api/stats/history`.
     pub async fn stats_history(&self) -> Result<crate::StatsHistory, ClientError> {
         self.get("/api/stats/history").await

@@ -2,6 +2,7 @@
 //! the console and the CLI. The Lensia quick-start's camelCase names live here and nowhere else.
 
 pub mod alerts;
+pub mod config;
 pub mod error;
 pub mod events;
 pub mod health;
@@ -17,6 +18,7 @@ pub mod client;
 pub mod connect;
 
 pub use alerts::*;
+pub use config::ReloadReport;
 pub use error::{ErrorBody, ErrorDetail};
 pub use events::*;
 pub use health::*;
