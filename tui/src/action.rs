@@ -164,6 +164,8 @@ pub enum Act {
     Silence(NewSilence),
     /// `DELETE /api/alerts/silences/{id}`.
     EndSilence(String),
+    /// `POST /api/config/reload`.
+    Reload,
 }
 
 /// What can be done to a ComfyUI server.
@@ -207,6 +209,7 @@ impl Act {
                 s.duration.as_deref().unwrap_or("?")
             ),
             Act::EndSilence(id) => format!("end silence {}", crate::units::short_id(id)),
+            Act::Reload => "reload configuration".into(),
         }
     }
 }

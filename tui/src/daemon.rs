@@ -226,6 +226,10 @@ impl Calls {
                 c.end_silence(&id).await.map_err(e)?;
                 Ok("ended".into())
             }
+            Act::Reload => {
+                let r = c.reload_config().await.map_err(e)?;
+                Ok(crate::units::reload_summary(&r))
+            }
         }
     }
 }

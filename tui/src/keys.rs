@@ -47,6 +47,7 @@ pub const BINDINGS: &[Binding] = &[
     b("e", "enable server"),
     b("D", "disable server (asks)"),
     b("f", "free server memory"),
+    b("R", "reload config (asks)"),
     b("m", "silence alert (asks)"),
     b("u", "end silence (asks)"),
     b("C", "switch context"),
@@ -87,6 +88,7 @@ pub fn hints(app: &App) -> &'static [(&'static str, &'static str)] {
             ("D", "disable"),
             ("f", "free"),
             ("p", "pause"),
+            ("R", "reload config"),
             ("q", "quit"),
         ],
         (None, None, Screen::Alerts) => &[
@@ -317,6 +319,13 @@ impl App {
             KeyCode::Char('e') => self.server_act(ServerAct::Enable),
             KeyCode::Char('D') => self.server_act(ServerAct::Disable),
             KeyCode::Char('f') => self.server_act(ServerAct::Free),
+            KeyCode::Char('R') => {
+                let question = format!(
+                    "Reload the configuration of {}? It re-reads its file as on SIGHUP: keys, templates, servers, alerts, webhook secrets.",
+                    self.place().name
+                );
+                self.guarded(Some(question), Act::Reload)
+            }
             KeyCode::Char('m') => self.silence_alert(),
             KeyCode::Char('u') => self.end_silence(),
             _ => Vec::new(),

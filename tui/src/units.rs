@@ -124,6 +124,21 @@ pub fn short_id(id: &str) -> &str {
     id.get(..8).unwrap_or(id)
 }
 
+/// One status line for a configuration reload: the changes, then how many warnings.
+pub fn reload_summary(r: &comfydash_wire::ReloadReport) -> String {
+    let mut out = if r.applied.is_empty() {
+        "nothing changed that applies live".to_string()
+    } else {
+        r.applied.join("; ")
+    };
+    match r.warnings.len() {
+        0 => {}
+        1 => out.push_str(&format!(" (warning: {})", r.warnings[0])),
+        n => out.push_str(&format!(" ({n} warnings, first: {})", r.warnings[0])),
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -145,5 +160,22 @@ mod tests {
         assert_eq!(fit("自転車に乗る猫", 7), "自転車…");
         assert_eq!(fit("short", 10), "short");
         assert_eq!(fit("abcdef", 4), "abc…");
+    }
+
+    #[test]
+    fn reload_summary_names_changes_and_warnings() {
+        let r = |applied: &[&str], warnings: &[&str]| comfydash_wire::ReloadReport {
+            applied: applied.iter().map(|s| s.to_string()).collect(),
+            warnings: warnings.iter().map(|s| s.to_string()).collect(),
+        };
+        assert_eq!(
+            reload_summary(&r(&[], &[])),
+            "nothing changed that applies live"
+        );
+        assert_eq!(
+            reload_summary(&r(&["server gpu1 added", "server gpu0 removed"], &["x"])),
+            "server gpu1 added; server gpu0 removed (warning: x)"
+        );
+        assert!(reload_summary(&r(&[], &["a", "b"])).ends_with("(2 warnings, first: a)"));
     }
 }

@@ -45,6 +45,10 @@ impl App {
                             self.next_refresh = Some(self.now);
                             return vec![Command::Fetch(Fetch::Alerts)];
                         }
+                        // Channels, servers and templates may all have changed.
+                        if act == Act::Reload {
+                            return self.fetch_all();
+                        }
                     }
                     Err(f) => {
                         if f.status == Some(403) {

@@ -75,6 +75,31 @@ fn pause_asks_and_resume_does_not() {
 }
 
 #[test]
+fn reload_asks_then_reports_and_refetches() {
+    let mut app = fixtures::app();
+    assert!(acts(&press(&mut app, "R")).is_empty());
+    let Some(Overlay::Confirm(c)) = &app.overlay else {
+        panic!("expected a confirmation")
+    };
+    assert!(
+        c.question.starts_with("Reload the configuration of"),
+        "{}",
+        c.question
+    );
+    assert_eq!(acts(&press(&mut app, "y")), vec![Act::Reload]);
+    let cmds = app.update(Action::Done {
+        act: Act::Reload,
+        result: Ok("server gpu2 added".into()),
+    });
+    assert_eq!(
+        app.status.as_ref().unwrap().text,
+        "reload configuration: server gpu2 added"
+    );
+    assert!(cmds.contains(&Command::Fetch(Fetch::Servers)), "{cmds:?}");
+    assert!(acts(&press(&mut app, "Rn")).is_empty());
+}
+
+#[test]
 fn drain_names_the_server_and_asks() {
     let mut app = fixtures::app();
     assert!(acts(&press(&mut app, "3jd")).is_empty());
