@@ -91,10 +91,10 @@ impl JobsView {
         self.fetch(0)
     }
 
-    /// Refetches the first page if the window is at the top; otherwise leaves it alone, since
-    /// rows already shown are kept current by job events.
+    /// Refetches the anchor's page (the top, or the end after `G`) if the window is there;
+    /// otherwise leaves it alone, since rows already shown are kept current by job events.
     pub fn refresh_top(&mut self) -> Option<Fetch> {
-        if self.loading.is_some() || self.from_end || self.anchor_page() != 0 {
+        if self.loading.is_some() || self.anchor_page() != 0 {
             return None;
         }
         self.stale = false;
@@ -542,6 +542,21 @@ mod tests {
             v.rows().last().unwrap().job_id.0,
             format!("job-{}", total - 2 * PAGE - 1)
         );
+
+        // Back down to the end, then a refresh (reconnect, resync) reads the last page again.
+        for k in [1, 0] {
+            v.selected = v.len() - 1;
+            let (generation, page_ix, _) = expect_fetch(v.move_by(0));
+            assert_eq!(page_ix, k);
+            v.on_page(generation, k, tail_page(total, k));
+        }
+        v.selected = v.len() - 1;
+        assert!(v.move_by(0).is_none(), "nothing below the last page");
+        assert!(!v.more());
+        let (generation, page_ix, query) = expect_fetch(v.refresh_top());
+        assert_eq!((page_ix, query.as_str()), (0, "sort=created_at&limit=100"));
+        v.on_page(generation, 0, tail_page(total, 0));
+        assert_eq!(v.selected_job().unwrap().job_id.0, "job-49999");
 
         // g goes back to the top with the normal sort.
         let (_, page_ix, query) = expect_fetch(v.top());
