@@ -139,6 +139,10 @@ impl Pipeline {
             {
                 tracing::info!(server = %self.name, "removed server has drained; stopped following it");
                 stop.cancel();
+                // Its template warnings go with it, unless the name lives on at a new address.
+                if self.shared.servers.live_index_of(&self.name).is_none() {
+                    lock(&self.shared.class_warnings).remove(&self.name);
+                }
                 self.shared
                     .bus
                     .emit(StreamEvent::Resync(comfydash_wire::Resync {
