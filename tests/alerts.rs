@@ -274,6 +274,8 @@ async fn an_outage_sends_one_message_and_one_resolve_and_a_restart_sends_nothing
         );
     }
     assert_eq!(recv.bodies("webhook")[1]["status"], "resolved");
+    let list = h.get("/api/alerts", Some(READ_KEY)).await.body;
+    assert_eq!(list["active"], json!([]), "{list}");
     tokio::time::sleep(Duration::from_millis(300)).await;
     for c in CHANNELS {
         assert_eq!(
@@ -657,4 +659,56 @@ async fn a_reload_switches_channels_and_the_alert_state_carries_on() {
     // The same section again changes nothing.
     let report = h.daemon.as_ref().unwrap().reloader().reload(&c).await;
     assert!(report.applied.is_empty(), "{:?}", report.applied);
+}
+
+#[tokio::test]
+async fn a_database_that_refuses_writes_is_announced_without_a_record() {
+    let (recv, base) = Receiver::start().await;
+    let h = Harness::with(|c| {
+        // Only the queue rule, never reached: every message below is the database's.
+        queue_only(c, &base, 1_000_000.0);
+        c.store.busy_timeout = Duration::from_millis(50);
+    })
+    .await;
+    // Another process holds the write lock, as an open `sqlite3` shell in a transaction does.
+    let db = h.config.db_path();
+    let (locked_tx, locked_rx) = std::sync::mpsc::channel();
+    let (release_tx, release_rx) = std::sync::mpsc::channel::<()>();
+    let holder = std::thread::spawn(move || {
+        let c = rusqlite::Connection::open(db).unwrap();
+        c.execute_batch("BEGIN IMMEDIATE").unwrap();
+        locked_tx.send(()).unwrap();
+        let _ = release_rx.recv_timeout(Duration::from_secs(20));
+        c.execute_batch("ROLLBACK").unwrap();
+    });
+    locked_rx.recv().unwrap();
+    recv.wait_all(1).await;
+    for c in CHANNELS {
+        let text = text_of(c, &recv.bodies(c)[0]);
+        assert!(text.contains("The database refuses writes"), "{c}: {text}");
+    }
+    assert_eq!(recv.bodies("webhook")[0]["status"], "firing");
+    assert_eq!(
+        recv.bodies("webhook")[0]["alerts"][0]["rule"],
+        "database_unwritable"
+    );
+    let health = h.get("/api/health", None).await.body;
+    assert_eq!(health["services"]["database"]["status"], "down", "{health}");
+    // Listed from memory while it fires: it has no row.
+    let list = h.get("/api/alerts", Some(READ_KEY)).await.body;
+    let active = list["active"].as_array().unwrap();
+    assert_eq!(active.len(), 1, "{list}");
+    assert_eq!(active[0]["rule"], "database_unwritable");
+    assert_eq!(active[0]["state"], "firing");
+
+    release_tx.send(()).unwrap();
+    holder.join().unwrap();
+    recv.wait_all(2).await;
+    assert_eq!(recv.bodies("webhook")[1]["status"], "resolved");
+    let list = h.get("/api/alerts", Some(READ_KEY)).await.body;
+    assert_eq!(list["active"], json!([]), "{list}");
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    for c in CHANNELS {
+        assert_eq!(recv.count(c), 2, "{c}: one firing and one resolved message");
+    }
 }

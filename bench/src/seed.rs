@@ -68,6 +68,7 @@ pub fn seed(db: &Path, n: u64, pending: u64) -> anyhow::Result<Seeded> {
         StoreOptions {
             synchronous: Synchronous::Normal,
             max_batch: 1,
+            ..StoreOptions::default()
         },
     )
     .context("creating the schema with Store::open")?

@@ -120,6 +120,7 @@ async fn sender(dir: &std::path::Path) -> (Store, CancellationToken) {
         StoreOptions {
             synchronous: config.store.synchronous,
             max_batch: config.store.max_batch,
+            busy_timeout: config.store.busy_timeout,
         },
     )
     .expect("store");

@@ -99,6 +99,10 @@ pub struct StoreConfig {
     pub synchronous: Synchronous,
     /// Most writes committed together in one transaction.
     pub max_batch: usize,
+    /// How long a write waits for a lock another process holds (e.g. an open `sqlite3` shell)
+    /// before it fails and the database counts as not writable.
+    #[serde(with = "duration")]
+    pub busy_timeout: Duration,
 }
 
 impl Default for StoreConfig {
@@ -106,6 +110,7 @@ impl Default for StoreConfig {
         StoreConfig {
             synchronous: Synchronous::Full,
             max_batch: 256,
+            busy_timeout: Duration::from_secs(10),
         }
     }
 }

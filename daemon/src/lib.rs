@@ -162,6 +162,7 @@ pub async fn start(mut config: Config, listener: TcpListener) -> Result<Daemon, 
         StoreOptions {
             synchronous: config.store.synchronous,
             max_batch: config.store.max_batch,
+            busy_timeout: config.store.busy_timeout,
         },
     )?;
     let comfy_urls: Vec<String> = config.servers.iter().map(|s| s.url.clone()).collect();

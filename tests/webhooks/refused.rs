@@ -33,6 +33,7 @@ async fn refused_urls_fail_at_send_time_without_retry() {
         StoreOptions {
             synchronous: config.store.synchronous,
             max_batch: 16,
+            ..StoreOptions::default()
         },
     )
     .unwrap();

@@ -160,6 +160,7 @@ fn naive(path: PathBuf, sync: Synchronous, dur: Duration) -> anyhow::Result<Meas
     let opts = StoreOptions {
         synchronous: sync,
         max_batch: 1,
+        ..StoreOptions::default()
     };
     Store::open(&path, opts)
         .context("creating the schema")?
@@ -252,6 +253,7 @@ async fn store_direct(ctx: &Ctx, sync: Synchronous, dur: Duration) -> anyhow::Re
         StoreOptions {
             synchronous: sync,
             max_batch: comfydash_daemon::config::StoreConfig::default().max_batch,
+            ..StoreOptions::default()
         },
     )
     .context("opening the store")?;

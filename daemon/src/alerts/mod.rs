@@ -25,6 +25,7 @@ mod deliver;
 mod discord;
 mod disk;
 pub mod evaluate;
+mod fallback;
 mod message;
 pub mod rules;
 pub mod silence;
@@ -53,7 +54,7 @@ use deliver::Sender;
 use evaluate::{Evaluator, Observation};
 use message::Message;
 use rules::Rule;
-use state::{Book, Policy};
+use state::{Book, Change, Policy};
 
 /// Why the alerts engine could not be built.
 #[derive(Debug, thiserror::Error)]
@@ -102,6 +103,8 @@ struct Inner {
     sender: Sender,
     events: broadcast::Sender<AlertEvent>,
     wake: Notify,
+    /// The unrecorded database alert while it fires, for `GET /api/alerts`.
+    unrecorded: std::sync::Mutex<Option<comfydash_wire::Alert>>,
 }
 
 /// The engine loop's memory between evaluations.
@@ -110,6 +113,8 @@ struct Engine {
     book: Option<Book>,
     evaluator: Evaluator,
     last_prune: i64,
+    /// The database-refuses-writes alert, which cannot be recorded.
+    fallback: fallback::Fallback,
 }
 
 impl Alerts {
@@ -144,6 +149,16 @@ impl Alerts {
     /// Names of the configured channels.
     pub fn channel_names(&self) -> Vec<String> {
         self.current().channel_names()
+    }
+
+    /// The alert that could not be recorded (the database refusing writes), while it fires.
+    pub fn unrecorded(&self) -> Option<comfydash_wire::Alert> {
+        self.current()
+            .inner
+            .unrecorded
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
     }
 
     /// Re-evaluates now (a silence was added or ended).
@@ -240,6 +255,7 @@ impl Generation {
                 channels,
                 events,
                 wake: Notify::new(),
+                unrecorded: std::sync::Mutex::new(None),
             }),
         })
     }
@@ -314,6 +330,7 @@ impl Generation {
             book: None,
             evaluator: Evaluator::new(rules, now_ms()),
             last_prune: 0,
+            fallback: fallback::Fallback::default(),
         };
         loop {
             let evaluated = self.evaluate(&mut engine).await;
@@ -325,6 +342,7 @@ impl Generation {
                 tracing::error!(error = %e, "alert evaluation failed; state is reloaded next time");
                 engine.book = None;
             }
+            self.unrecorded(&mut engine);
             self.prune(&mut engine, &shutdown).await;
             tokio::select! {
                 _ = shutdown.cancelled() => break,
@@ -417,6 +435,44 @@ impl Generation {
             }
         }
         Ok(())
+    }
+
+    /// Announces the database refusing writes straight to every channel, without a record
+    /// (see [`fallback`]); each send runs on its own, bounded by the channel's timeout and retries.
+    fn unrecorded(&self, engine: &mut Engine) {
+        let inner = &self.inner;
+        let now = now_ms();
+        let repeat_ms = inner.cfg.repeat_interval.as_millis() as i64;
+        let writable = inner.store.is_writable();
+        let Some((change, alert)) =
+            engine
+                .fallback
+                .step(writable, now, repeat_ms, inner.cfg.send_resolved)
+        else {
+            return;
+        };
+        let _ = inner.events.send(AlertEvent {
+            alert: alert.clone(),
+        });
+        *inner.unrecorded.lock().unwrap_or_else(|e| e.into_inner()) =
+            (change != Change::Resolved).then(|| alert.clone());
+        let msg = Message {
+            source: inner.cfg.name.clone(),
+            test: false,
+            items: vec![(alert, change)],
+            at: chrono::DateTime::from_timestamp_millis(now).unwrap_or_default(),
+        };
+        tracing::error!(message = %msg.headline(), channels = inner.channels.len(), "alert message sent without a record");
+        for idx in 0..inner.channels.len() {
+            let (me, msg) = (self.clone(), msg.clone());
+            tokio::spawn(async move {
+                let ch = &me.inner.channels[idx].0;
+                let outcome = me.inner.sender.deliver(ch, &msg).await;
+                if outcome.status != AlertDeliveryStatus::Sent {
+                    tracing::error!(channel = ch.name(), error = ?outcome.error, "unrecorded alert message not delivered");
+                }
+            });
+        }
     }
 
     /// The book as stored: open alerts, and resolved ones whose resolve is still to be announced.

@@ -31,7 +31,9 @@ pub async fn list(
     ApiQuery(q): ApiQuery<ListQuery>,
 ) -> Result<Json<AlertList>, ApiError> {
     let limit = q.limit.unwrap_or(50).min(MAX_HISTORY);
-    let (active, history) = state.store.alerts_list(limit).await?;
+    let (mut active, history) = state.store.alerts_list(limit).await?;
+    // The database alert has no row: it is listed from memory while it fires.
+    active.extend(state.alerts.unrecorded());
     let silences = state.store.silences(now_ms(), false).await?;
     let deliveries = state.store.alert_deliveries(DELIVERIES).await?;
     Ok(Json(AlertList {

@@ -160,6 +160,7 @@ struct Inner {
     thread: Mutex<Option<std::thread::JoinHandle<()>>>,
     readers: Mutex<Vec<Connection>>,
     path: PathBuf,
+    busy_timeout: Duration,
     snapshot: RwLock<Arc<Snapshot>>,
     changes: tokio::sync::watch::Sender<Arc<Snapshot>>,
     writable: AtomicBool,
@@ -173,11 +174,23 @@ pub struct StoreOptions {
     pub synchronous: Synchronous,
     /// Most writes in one transaction.
     pub max_batch: usize,
+    /// How long a statement waits for a lock another process holds before it fails.
+    pub busy_timeout: Duration,
 }
 
-fn open_conn(path: &Path, flags: OpenFlags) -> Result<Connection, StoreError> {
+impl Default for StoreOptions {
+    fn default() -> Self {
+        StoreOptions {
+            synchronous: Synchronous::Full,
+            max_batch: 256,
+            busy_timeout: Duration::from_secs(10),
+        }
+    }
+}
+
+fn open_conn(path: &Path, flags: OpenFlags, busy: Duration) -> Result<Connection, StoreError> {
     let conn = Connection::open_with_flags(path, flags)?;
-    conn.busy_timeout(Duration::from_secs(10))?;
+    conn.busy_timeout(busy)?;
     Ok(conn)
 }
 
@@ -190,7 +203,7 @@ impl Store {
                 source,
             })?;
         }
-        let mut conn = open_conn(path, OpenFlags::default())?;
+        let mut conn = open_conn(path, OpenFlags::default(), opts.busy_timeout)?;
         conn.pragma_update(None, "journal_mode", "WAL")?;
         conn.pragma_update(
             None,
@@ -211,6 +224,7 @@ impl Store {
             thread: Mutex::new(None),
             readers: Mutex::new(Vec::new()),
             path: path.to_path_buf(),
+            busy_timeout: opts.busy_timeout,
             snapshot: RwLock::new(snapshot),
             changes,
             writable: AtomicBool::new(true),
@@ -269,6 +283,7 @@ impl Store {
                 None => open_conn(
                     &inner.path,
                     OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+                    inner.busy_timeout,
                 )?,
             };
             let out = f(&conn);

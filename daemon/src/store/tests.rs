@@ -8,6 +8,7 @@ fn opts() -> StoreOptions {
     StoreOptions {
         synchronous: Synchronous::Full,
         max_batch: 64,
+        ..StoreOptions::default()
     }
 }
 

@@ -92,7 +92,8 @@ pub struct Alert {
     /// Stable id.
     pub id: i64,
     /// Rule name (`server_down`, `all_servers_down`, `degraded`, `queue_high`, `stuck`,
-    /// `job_failure_rate`, `webhook_failure_rate`, `server_stuck`, `disk_low`).
+    /// `job_failure_rate`, `webhook_failure_rate`, `server_stuck`, `disk_low`, and
+    /// `database_unwritable`, which is sent without a record and has id 0).
     pub rule: String,
     /// Labels, e.g. `{"server": "gpu0"}`; empty for daemon-wide rules.
     pub labels: BTreeMap<String, String>,
