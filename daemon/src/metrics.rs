@@ -232,12 +232,8 @@ impl Metrics {
             self.server_vram.reset();
             self.server_in_flight.reset();
             for s in servers.all() {
-                let status = serde_json::to_value(s.status)
-                    .ok()
-                    .and_then(|v| v.as_str().map(String::from))
-                    .unwrap_or_default();
                 self.server_up
-                    .with_label_values(&[&s.name, &status])
+                    .with_label_values(&[&s.name, s.status.as_str()])
                     .set(s.status.is_up() as i64);
                 if let Some(l) = s.latency_ms {
                     self.server_latency

@@ -28,7 +28,7 @@ fn describe(q: &QueueState) -> String {
         if q.paused { "paused" } else { "running" },
         q.pending,
         q.processing,
-        format!("{:?}", q.health).to_lowercase(),
+        q.health,
         q.max_pending
     )
 }

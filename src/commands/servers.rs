@@ -70,12 +70,9 @@ fn table(servers: &[ServerInfo]) -> String {
 
 /// The status as the API spells it, with the failed probes when it is not answering.
 fn status(s: &ServerInfo) -> String {
-    let name = serde_json::to_value(s.status)
-        .ok()
-        .and_then(|v| v.as_str().map(String::from))
-        .unwrap_or_default();
+    let name = s.status.as_str();
     match s.consecutive_failures {
-        0 => name,
+        0 => name.to_string(),
         n => format!("{name} ({n} failed probes)"),
     }
 }

@@ -208,11 +208,7 @@ impl Calls {
             }
             Act::Server(name, s) => {
                 let info = c.server_action(&name, s.as_str()).await.map_err(e)?;
-                Ok(format!(
-                    "{} is {}",
-                    info.name,
-                    crate::units::server_status(info.status)
-                ))
+                Ok(format!("{} is {}", info.name, info.status.as_str()))
             }
             Act::Silence(new) => {
                 let s = c.add_silence(&new).await.map_err(e)?;

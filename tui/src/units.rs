@@ -72,14 +72,6 @@ pub fn value(v: f64) -> String {
     }
 }
 
-/// A server status in the daemon's own word (`up`, `draining`, ...).
-pub fn server_status(s: comfydash_wire::ServerStatus) -> String {
-    match serde_json::to_value(s) {
-        Ok(serde_json::Value::String(w)) => w,
-        _ => format!("{s:?}").to_lowercase(),
-    }
-}
-
 /// `s` cut to `width` columns, ending in `…` when cut (wide characters count as two).
 pub fn fit(s: &str, width: usize) -> String {
     let total: usize = s.chars().map(|c| c.width().unwrap_or(0)).sum();

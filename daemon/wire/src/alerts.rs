@@ -2,7 +2,6 @@
 //! the body of the generic JSON webhook channel.
 
 use std::collections::BTreeMap;
-use std::fmt;
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
@@ -20,29 +19,11 @@ pub enum Severity {
     Critical,
 }
 
-impl Severity {
-    /// The lowercase name.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Severity::Info => "info",
-            Severity::Warning => "warning",
-            Severity::Critical => "critical",
-        }
-    }
-
-    /// Parses the lowercase name.
-    pub fn parse(s: &str) -> Option<Severity> {
-        [Severity::Info, Severity::Warning, Severity::Critical]
-            .into_iter()
-            .find(|v| v.as_str() == s)
-    }
-}
-
-impl fmt::Display for Severity {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
+wire_names!(Severity, "severity", {
+    Info => "info",
+    Warning => "warning",
+    Critical => "critical",
+});
 
 /// Where an alert is in its life: `pending` (condition true, `for` not over yet), `firing`, `resolved`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -57,33 +38,11 @@ pub enum AlertState {
     Resolved,
 }
 
-impl AlertState {
-    /// The lowercase name.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            AlertState::Pending => "pending",
-            AlertState::Firing => "firing",
-            AlertState::Resolved => "resolved",
-        }
-    }
-
-    /// Parses the lowercase name.
-    pub fn parse(s: &str) -> Option<AlertState> {
-        [
-            AlertState::Pending,
-            AlertState::Firing,
-            AlertState::Resolved,
-        ]
-        .into_iter()
-        .find(|v| v.as_str() == s)
-    }
-}
-
-impl fmt::Display for AlertState {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
+wire_names!(AlertState, "alert state", {
+    Pending => "pending",
+    Firing => "firing",
+    Resolved => "resolved",
+});
 
 /// One alert: a rule's condition for one set of labels (e.g. `server_down{server="gpu0"}`).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -137,24 +96,12 @@ pub enum AlertDeliveryStatus {
     Dropped,
 }
 
-impl AlertDeliveryStatus {
-    /// The lowercase name.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            AlertDeliveryStatus::Queued => "queued",
-            AlertDeliveryStatus::Sent => "sent",
-            AlertDeliveryStatus::Failed => "failed",
-            AlertDeliveryStatus::Dropped => "dropped",
-        }
-    }
-
-    /// Parses the lowercase name.
-    pub fn parse(s: &str) -> Option<AlertDeliveryStatus> {
-        [Self::Queued, Self::Sent, Self::Failed, Self::Dropped]
-            .into_iter()
-            .find(|v| v.as_str() == s)
-    }
-}
+wire_names!(AlertDeliveryStatus, "delivery status", {
+    Queued => "queued",
+    Sent => "sent",
+    Failed => "failed",
+    Dropped => "dropped",
+});
 
 /// One notification to one channel (`slack`, `discord`, `telegram`, `webhook`).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

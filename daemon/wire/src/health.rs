@@ -24,6 +24,11 @@ pub enum HealthStatus {
     Degraded,
 }
 
+wire_names!(HealthStatus, "health status", {
+    Healthy => "healthy",
+    Degraded => "degraded",
+});
+
 /// `up` when at least one ComfyUI server is up.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
@@ -54,6 +59,15 @@ pub enum ServerStatus {
     Stuck,
 }
 
+wire_names!(ServerStatus, "server status", {
+    Unknown => "unknown",
+    Up => "up",
+    Down => "down",
+    Draining => "draining",
+    Disabled => "disabled",
+    Stuck => "stuck",
+});
+
 impl ServerStatus {
     /// Whether the server counts as up for health.
     pub fn is_up(self) -> bool {
@@ -73,6 +87,12 @@ pub enum QueueHealth {
     /// At or above the high threshold.
     High,
 }
+
+wire_names!(QueueHealth, "queue health", {
+    Good => "good",
+    Moderate => "moderate",
+    High => "high",
+});
 
 /// The same three levels in the words of `/api/telemetry`'s `queue.health`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]

@@ -122,51 +122,21 @@ pub enum JobStatus {
     Cancelled,
 }
 
+wire_names!(JobStatus, "status", {
+    Pending => "pending",
+    Processing => "processing",
+    Completed => "completed",
+    Failed => "failed",
+    Cancelled => "cancelled",
+});
+
 impl JobStatus {
-    /// Every status, in lifecycle order.
-    pub const ALL: [JobStatus; 5] = [
-        JobStatus::Pending,
-        JobStatus::Processing,
-        JobStatus::Completed,
-        JobStatus::Failed,
-        JobStatus::Cancelled,
-    ];
-
-    /// The lowercase wire name.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            JobStatus::Pending => "pending",
-            JobStatus::Processing => "processing",
-            JobStatus::Completed => "completed",
-            JobStatus::Failed => "failed",
-            JobStatus::Cancelled => "cancelled",
-        }
-    }
-
     /// Whether the job has ended.
     pub fn is_terminal(self) -> bool {
         matches!(
             self,
             JobStatus::Completed | JobStatus::Failed | JobStatus::Cancelled
         )
-    }
-}
-
-impl fmt::Display for JobStatus {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-
-impl std::str::FromStr for JobStatus {
-    type Err = String;
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        JobStatus::ALL
-            .into_iter()
-            .find(|st| st.as_str() == s)
-            .ok_or_else(|| {
-                format!("unknown status {s:?}; expected pending, processing, completed, failed or cancelled")
-            })
     }
 }
 

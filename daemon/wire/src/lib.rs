@@ -1,6 +1,9 @@
 //! Every JSON body the comfydash daemon accepts or sends: one definition shared by the daemon,
 //! the console and the CLI. The Lensia quick-start's camelCase names live here and nowhere else.
 
+#[macro_use]
+mod names;
+
 pub mod alerts;
 pub mod config;
 pub mod error;

@@ -1,8 +1,6 @@
 //! Webhooks: the body posted to a job's `webhook_url`, and the operators' API over the outbox
 //! (`GET /api/webhooks`, `POST /api/jobs/{id}/webhook/redeliver`, `POST /api/webhooks/replay`).
 
-use std::fmt;
-
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
@@ -35,32 +33,13 @@ impl WebhookEventType {
             JobStatus::Pending | JobStatus::Processing => None,
         }
     }
-
-    /// The wire name, e.g. `job.completed`.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::JobCompleted => "job.completed",
-            Self::JobFailed => "job.failed",
-            Self::JobCancelled => "job.cancelled",
-        }
-    }
 }
 
-impl fmt::Display for WebhookEventType {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-
-impl std::str::FromStr for WebhookEventType {
-    type Err = String;
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        [Self::JobCompleted, Self::JobFailed, Self::JobCancelled]
-            .into_iter()
-            .find(|t| t.as_str() == s)
-            .ok_or_else(|| format!("unknown webhook event type {s:?}"))
-    }
-}
+wire_names!(WebhookEventType, "webhook event type", {
+    JobCompleted => "job.completed",
+    JobFailed => "job.failed",
+    JobCancelled => "job.cancelled",
+});
 
 /// The JSON body posted to a job's `webhook_url` (Standard Webhooks: `type`, `timestamp`, `data`).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -136,43 +115,12 @@ pub enum WebhookStatus {
     Dead,
 }
 
-impl WebhookStatus {
-    /// Every status.
-    pub const ALL: [WebhookStatus; 4] = [
-        WebhookStatus::Pending,
-        WebhookStatus::Delivered,
-        WebhookStatus::Failed,
-        WebhookStatus::Dead,
-    ];
-
-    /// The lowercase wire name.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            WebhookStatus::Pending => "pending",
-            WebhookStatus::Delivered => "delivered",
-            WebhookStatus::Failed => "failed",
-            WebhookStatus::Dead => "dead",
-        }
-    }
-}
-
-impl fmt::Display for WebhookStatus {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-
-impl std::str::FromStr for WebhookStatus {
-    type Err = String;
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        WebhookStatus::ALL
-            .into_iter()
-            .find(|st| st.as_str() == s)
-            .ok_or_else(|| {
-                format!("unknown webhook status {s:?}; expected pending, delivered, failed or dead")
-            })
-    }
-}
+wire_names!(WebhookStatus, "webhook status", {
+    Pending => "pending",
+    Delivered => "delivered",
+    Failed => "failed",
+    Dead => "dead",
+});
 
 /// One delivery attempt as recorded.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

@@ -77,10 +77,7 @@ fn render_header(app: &App, t: Theme, f: &mut Frame, area: Rect) {
         && app.conn == Conn::Live
     {
         spans.push(sep());
-        spans.push(Span::styled(
-            format!("{:?}", h.status).to_lowercase(),
-            t.health(h.status),
-        ));
+        spans.push(Span::styled(h.status.as_str(), t.health(h.status)));
     }
     let firing = app.firing().count();
     if firing > 0 {

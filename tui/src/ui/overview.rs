@@ -9,7 +9,7 @@ use ratatui::widgets::{LineGauge, Paragraph, Row, Sparkline, Table};
 
 use super::{Theme, panel};
 use crate::app::App;
-use crate::units::{bytes, count, fit, millis, server_status};
+use crate::units::{bytes, count, fit, millis};
 
 /// Draws the overview.
 pub fn render(app: &App, t: Theme, f: &mut Frame, area: Rect) {
@@ -60,7 +60,7 @@ fn render_daemon(app: &App, t: Theme, f: &mut Frame, area: Rect) {
             };
             lines.push(Line::from(vec![
                 field("status", t),
-                Span::styled(format!("{:?}", h.status).to_lowercase(), t.health(h.status)),
+                Span::styled(h.status.as_str(), t.health(h.status)),
                 Span::raw("  "),
                 // The URL only fits beside the status on a wide terminal.
                 Span::styled(
@@ -90,7 +90,7 @@ fn render_daemon(app: &App, t: Theme, f: &mut Frame, area: Rect) {
                 Span::styled("running", t.ok())
             },
             Span::styled("   level ", t.dim()),
-            Span::raw(format!("{:?}", q.health).to_lowercase()),
+            Span::raw(q.health.as_str()),
         ]));
         lines.push(Line::from(vec![
             field("pending", t),
@@ -233,7 +233,7 @@ fn render_servers(app: &App, t: Theme, f: &mut Frame, area: Rect) {
         };
         Row::new(vec![
             Span::raw(fit(&s.name, 10)),
-            Span::styled(server_status(s.status), t.server(s.status)),
+            Span::styled(s.status.as_str(), t.server(s.status)),
             Span::raw(s.latency_ms.map_or("-".into(), |l| format!("{l}ms"))),
             Span::raw(s.in_flight.to_string()),
             Span::raw(vram),

@@ -7,7 +7,7 @@ use ratatui::widgets::{LineGauge, Paragraph, Row, Table, TableState};
 
 use super::{Theme, panel};
 use crate::app::App;
-use crate::units::{bytes, fit, server_status};
+use crate::units::{bytes, fit};
 
 /// Draws the servers screen.
 pub fn render(app: &App, t: Theme, f: &mut Frame, area: Rect) {
@@ -27,7 +27,7 @@ pub fn render(app: &App, t: Theme, f: &mut Frame, area: Rect) {
     let rows = app.servers.iter().map(|s| {
         Row::new(vec![
             Span::raw(fit(&s.name, 12)),
-            Span::styled(server_status(s.status), t.server(s.status)),
+            Span::styled(s.status.as_str(), t.server(s.status)),
             Span::raw(s.latency_ms.map_or("-".into(), |l| format!("{l}ms"))),
             Span::raw(s.in_flight.to_string()),
             Span::raw(s.url.clone()),
@@ -64,7 +64,7 @@ fn render_detail(s: &comfydash_wire::ServerInfo, t: Theme, f: &mut Frame, area: 
     let lines = vec![
         Line::from(vec![
             key("status"),
-            Span::styled(server_status(s.status), t.server(s.status)),
+            Span::styled(s.status.as_str(), t.server(s.status)),
             Span::styled(
                 format!("   failed probes {}", s.consecutive_failures),
                 if s.consecutive_failures > 0 {
