@@ -115,15 +115,7 @@ async fn sender(dir: &std::path::Path) -> (Store, CancellationToken) {
     // One attempt per event within the run: no retry of the black hole's events.
     config.webhooks.schedule = vec![Duration::from_secs(3600)];
     config.webhooks.secrets = vec!["whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw".into()];
-    let store = Store::open(
-        &config.db_path(),
-        StoreOptions {
-            synchronous: config.store.synchronous,
-            max_batch: config.store.max_batch,
-            busy_timeout: config.store.busy_timeout,
-        },
-    )
-    .expect("store");
+    let store = Store::open(&config.db_path(), StoreOptions::from(&config.store)).expect("store");
     let policy = OutboundPolicy::new(&config.outbound.allow, &[]).expect("policy");
     let outbound = Outbound::new(policy).expect("client");
     let listen: SocketAddr = "127.0.0.1:8190".parse().expect("addr");

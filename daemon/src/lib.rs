@@ -157,14 +157,7 @@ pub async fn start(mut config: Config, listener: TcpListener) -> Result<Daemon, 
             key
         }
     };
-    let store = Store::open(
-        &config.db_path(),
-        StoreOptions {
-            synchronous: config.store.synchronous,
-            max_batch: config.store.max_batch,
-            busy_timeout: config.store.busy_timeout,
-        },
-    )?;
+    let store = Store::open(&config.db_path(), StoreOptions::from(&config.store))?;
     let comfy_urls: Vec<String> = config.servers.iter().map(|s| s.url.clone()).collect();
     let outbound = outbound::OutboundPolicy::new(&config.outbound.allow, &comfy_urls)?;
     // Installed before anything can end a job, so no terminal transition misses its event.

@@ -10,6 +10,7 @@
 
 use std::collections::VecDeque;
 
+use comfydash_wire::client::encode;
 use comfydash_wire::{Job, JobPage, JobStatus, JobUpdate};
 
 use crate::action::Fetch;
@@ -389,19 +390,6 @@ pub fn apply_update(job: &mut Job, u: &JobUpdate) {
     }
     job.error = u.error.clone();
     job.updated_at = u.at;
-}
-
-/// Percent-encodes a query value (only unreserved characters pass).
-fn encode(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    for b in s.bytes() {
-        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b'~') {
-            out.push(b as char);
-        } else {
-            out.push_str(&format!("%{b:02X}"));
-        }
-    }
-    out
 }
 
 #[cfg(test)]

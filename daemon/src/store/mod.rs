@@ -180,10 +180,16 @@ pub struct StoreOptions {
 
 impl Default for StoreOptions {
     fn default() -> Self {
+        Self::from(&crate::config::StoreConfig::default())
+    }
+}
+
+impl From<&crate::config::StoreConfig> for StoreOptions {
+    fn from(c: &crate::config::StoreConfig) -> Self {
         StoreOptions {
-            synchronous: Synchronous::Full,
-            max_batch: 256,
-            busy_timeout: Duration::from_secs(10),
+            synchronous: c.synchronous,
+            max_batch: c.max_batch,
+            busy_timeout: c.busy_timeout,
         }
     }
 }

@@ -454,8 +454,8 @@ fn with_query(path: &str, pairs: &[(&str, Option<&str>)]) -> String {
     out
 }
 
-/// Percent-encodes everything but RFC 3986's unreserved characters.
-fn encode(s: &str) -> String {
+/// Percent-encodes everything but RFC 3986's unreserved characters (for query values).
+pub fn encode(s: &str) -> String {
     let mut out = String::with_capacity(s.len());
     for b in s.bytes() {
         if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~') {
