@@ -31,8 +31,8 @@ impl Worker {
     }
 
     /// Applies a reloaded server list without dropping work; returns one line per change.
+    /// Callers run one at a time (the reload module serialises reloads).
     pub async fn apply_servers(&self, new: &[ServerConfig]) -> Vec<String> {
-        let _one_reload_at_a_time = self.shared.reload.lock().await;
         let servers = &self.shared.servers;
         let entries = servers.entries();
         let live = |name: &str| {

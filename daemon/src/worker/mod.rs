@@ -43,8 +43,6 @@ struct Shared {
     wakes: RwLock<Vec<Arc<Notify>>>,
     probe: ProbeConfig,
     shutdown: CancellationToken,
-    /// Serialises reloads of the server list.
-    reload: tokio::sync::Mutex<()>,
     cancels: Mutex<HashSet<String>>,
     progress: Mutex<HashMap<String, Progress>>,
     /// Template problems per server (node classes the server lacks), from `/object_info`.
@@ -106,7 +104,6 @@ impl Worker {
                 wakes: RwLock::new(Vec::new()),
                 probe: config.probe.clone(),
                 shutdown,
-                reload: tokio::sync::Mutex::new(()),
                 cancels: Mutex::new(HashSet::new()),
                 progress: Mutex::new(HashMap::new()),
                 class_warnings: Mutex::new(Default::default()),
