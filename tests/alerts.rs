@@ -34,32 +34,21 @@ struct Receiver {
 impl Receiver {
     async fn start() -> (Receiver, String) {
         let r = Receiver::default();
-        let app = axum::Router::new()
-            .route(
-                "/slack",
-                axum::routing::post(|State(s): State<Receiver>, b: String| async move {
-                    s.answer("slack", b).await
+        let mut app = axum::Router::new();
+        for (path, channel) in [
+            ("/slack", "slack"),
+            ("/discord", "discord"),
+            ("/tg/{bot}/sendMessage", "telegram"),
+            ("/hook", "webhook"),
+        ] {
+            app = app.route(
+                path,
+                axum::routing::post(move |State(s): State<Receiver>, b: String| async move {
+                    s.answer(channel, b).await
                 }),
-            )
-            .route(
-                "/discord",
-                axum::routing::post(|State(s): State<Receiver>, b: String| async move {
-                    s.answer("discord", b).await
-                }),
-            )
-            .route(
-                "/tg/{bot}/sendMessage",
-                axum::routing::post(|State(s): State<Receiver>, b: String| async move {
-                    s.answer("telegram", b).await
-                }),
-            )
-            .route(
-                "/hook",
-                axum::routing::post(|State(s): State<Receiver>, b: String| async move {
-                    s.answer("webhook", b).await
-                }),
-            )
-            .with_state(r.clone());
+            );
+        }
+        let app = app.with_state(r.clone());
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let base = format!("http://{}", listener.local_addr().unwrap());
         tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
