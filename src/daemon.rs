@@ -17,6 +17,9 @@ pub async fn run(args: DaemonArgs) -> anyhow::Result<()> {
         .with_writer(std::io::stderr)
         .init();
     let config = load_config(&args)?;
+    // Handlers go in before the port answers: a SIGTERM or SIGHUP sent as soon as the daemon
+    // is reachable must not meet the default action (exit by signal).
+    let signals = Signals::install()?;
     let listener = tokio::net::TcpListener::bind(config.listen)
         .await
         .with_context(|| format!("cannot listen on {}", config.listen))?;
@@ -25,13 +28,7 @@ pub async fn run(args: DaemonArgs) -> anyhow::Result<()> {
     daemon.set_config_source(std::sync::Arc::new(move || {
         load_config(&source_args).map_err(|e| e.to_string())
     }));
-    spawn_reload_on_hangup(daemon.reloader());
-    let token = daemon.shutdown_token();
-    tokio::spawn(async move {
-        wait_for_signal().await;
-        tracing::info!("shutting down");
-        token.cancel();
-    });
+    signals.spawn(daemon.reloader(), daemon.shutdown_token());
     daemon.wait().await;
     Ok(())
 }
@@ -49,53 +46,80 @@ pub fn load_config(args: &DaemonArgs) -> Result<Config, ConfigError> {
     Config::load(&overrides, &env)
 }
 
+/// The signals the daemon handles, registered up front.
 #[cfg(unix)]
-async fn wait_for_signal() {
-    use tokio::signal::unix::{SignalKind, signal};
-    let (Ok(mut term), Ok(mut int)) = (
-        signal(SignalKind::terminate()),
-        signal(SignalKind::interrupt()),
-    ) else {
-        let _ = tokio::signal::ctrl_c().await;
-        return;
-    };
-    tokio::select! {
-        _ = term.recv() => {}
-        _ = int.recv() => {}
+struct Signals {
+    term: tokio::signal::unix::Signal,
+    int: tokio::signal::unix::Signal,
+    hup: tokio::signal::unix::Signal,
+}
+
+#[cfg(unix)]
+impl Signals {
+    fn install() -> anyhow::Result<Signals> {
+        use tokio::signal::unix::{SignalKind, signal};
+        let install = |kind: SignalKind| signal(kind).context("cannot install a signal handler");
+        Ok(Signals {
+            term: install(SignalKind::terminate())?,
+            int: install(SignalKind::interrupt())?,
+            hup: install(SignalKind::hangup())?,
+        })
+    }
+
+    /// SIGTERM and SIGINT stop the daemon; SIGHUP reloads the configuration and applies what
+    /// can change live (keys, templates, outbound allow list, servers, webhook secrets, alerts).
+    fn spawn(
+        self,
+        reloader: comfydash_daemon::Reloader,
+        shutdown: tokio_util::sync::CancellationToken,
+    ) {
+        let Signals {
+            mut term,
+            mut int,
+            mut hup,
+        } = self;
+        tokio::spawn(async move {
+            tokio::select! {
+                _ = term.recv() => {}
+                _ = int.recv() => {}
+            }
+            tracing::info!("shutting down");
+            shutdown.cancel();
+        });
+        tokio::spawn(async move {
+            while hup.recv().await.is_some() {
+                match reloader.reload_from_source().await {
+                    Ok(report) => {
+                        for change in report.applied {
+                            tracing::info!("{change}");
+                        }
+                        for warning in report.warnings {
+                            tracing::warn!("{warning}");
+                        }
+                    }
+                    Err(e) => {
+                        tracing::error!(error = %e, "reload failed; keeping the running configuration")
+                    }
+                }
+            }
+        });
     }
 }
 
-/// On SIGHUP, loads the configuration again and applies what can change live (keys, templates,
-/// outbound allow list, servers, webhook secrets, alerts).
-#[cfg(unix)]
-fn spawn_reload_on_hangup(reloader: comfydash_daemon::Reloader) {
-    use tokio::signal::unix::{SignalKind, signal};
-    tokio::spawn(async move {
-        let Ok(mut hup) = signal(SignalKind::hangup()) else {
-            return;
-        };
-        while hup.recv().await.is_some() {
-            match reloader.reload_from_source().await {
-                Ok(report) => {
-                    for change in report.applied {
-                        tracing::info!("{change}");
-                    }
-                    for warning in report.warnings {
-                        tracing::warn!("{warning}");
-                    }
-                }
-                Err(e) => {
-                    tracing::error!(error = %e, "reload failed; keeping the running configuration")
-                }
-            }
-        }
-    });
-}
+/// Ctrl-C stops the daemon (no SIGHUP off Unix).
+#[cfg(not(unix))]
+struct Signals;
 
 #[cfg(not(unix))]
-fn spawn_reload_on_hangup(_: comfydash_daemon::Reloader) {}
+impl Signals {
+    fn install() -> anyhow::Result<Signals> {
+        Ok(Signals)
+    }
 
-#[cfg(not(unix))]
-async fn wait_for_signal() {
-    let _ = tokio::signal::ctrl_c().await;
+    fn spawn(self, _: comfydash_daemon::Reloader, shutdown: tokio_util::sync::CancellationToken) {
+        tokio::spawn(async move {
+            let _ = tokio::signal::ctrl_c().await;
+            shutdown.cancel();
+        });
+    }
 }
